@@ -1,0 +1,82 @@
+"""The one exception hierarchy of Datagrove.
+
+    DatagroveError                 500 internal_error (never shows its cause to a client)
+    ├── BadRequest                 400 bad_request
+    │   ├── InvalidCsv             400 invalid_csv       (names line, column and value)
+    │   ├── InvalidSql             400 invalid_sql
+    │   └── QueryLimitExceeded     400 query_limit_exceeded
+    ├── Unauthorized               401 unauthorized
+    ├── Forbidden                  403 forbidden
+    ├── NotFound                   404 not_found
+    ├── Conflict                   409 conflict
+    ├── PayloadTooLarge            413 payload_too_large
+    └── UnsupportedMediaType       415 unsupported_media_type
+
+Every subclass carries an HTTP status and a stable ``code``; the API layer renders all of them in
+one place (``datagrove.api.errors``) as Domo's error shape. Third-party exceptions are translated
+at the adapter boundary with ``raise OurError(...) from exc`` so that a DuckDB or SQLAlchemy message
+never reaches a client unreviewed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class DatagroveError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class BadRequest(DatagroveError):
+    status = 400
+    code = "bad_request"
+
+
+class InvalidCsv(BadRequest):
+    """A CSV body that does not fit the dataset's schema. ``details`` has line, column, value."""
+
+    code = "invalid_csv"
+
+
+class InvalidSql(BadRequest):
+    code = "invalid_sql"
+
+
+class QueryLimitExceeded(BadRequest):
+    code = "query_limit_exceeded"
+
+
+class Unauthorized(DatagroveError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(DatagroveError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(DatagroveError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DatagroveError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(DatagroveError):
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(DatagroveError):
+    status = 415
+    code = "unsupported_media_type"
