@@ -1,0 +1,1 @@
+"""HTTP adapters: thin route modules per API family over the shared services."""

@@ -1,0 +1,74 @@
+"""Domain records as the JSON objects Domo's clients read (see public-api-clients.md §5.12, §10)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from datagrove.domain import Dataset, User
+from datagrove.services.query import QueryResult
+from datagrove.tables.types import Column, ColumnType
+from datagrove.errors import BadRequest
+
+
+def timestamp(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def schema(columns: tuple[Column, ...] | list[Column]) -> dict[str, Any]:
+    # Exactly {"type", "name"} in that order: pydomo compares schemas by json.dumps equality.
+    return {"columns": [{"type": c.type.value, "name": c.name} for c in columns]}
+
+
+def owner(user: User) -> dict[str, Any]:
+    return {"id": user.id, "name": user.name}
+
+
+def dataset(d: Dataset, *, with_schema: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": d.id,
+        "name": d.name,
+        "description": d.description,
+        "rows": d.row_count,
+        "columns": len(d.columns),
+    }
+    if with_schema:
+        body["schema"] = schema(d.columns)
+    body.update(
+        {
+            "owner": owner(d.owner),
+            "createdAt": timestamp(d.created_at),
+            "updatedAt": timestamp(d.updated_at),
+            "pdpEnabled": d.pdp_enabled,
+            "policies": [],
+        }
+    )
+    if d.data_updated_at is not None:
+        body["dataCurrentAt"] = timestamp(d.data_updated_at)
+    return body
+
+
+def query_result(result: QueryResult) -> dict[str, Any]:
+    return {
+        "datasource": result.dataset_id,
+        "columns": result.columns,
+        "metadata": [
+            {"type": t, "dataSourceId": result.dataset_id, "maxLength": -1, "minLength": -1, "periodIndex": 0}
+            for t in result.types
+        ],
+        "rows": result.rows,
+        "numRows": len(result.rows),
+        "numColumns": len(result.columns),
+    }
+
+
+def parse_columns(body: Any) -> list[Column]:
+    """``{"columns": [{"type", "name"}, ...]}`` (a schema) into columns; clear errors otherwise."""
+    if not isinstance(body, dict) or not isinstance(body.get("columns", []), list):
+        raise BadRequest("schema must be an object with a 'columns' list")
+    columns = []
+    for index, item in enumerate(body.get("columns") or []):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise BadRequest(f"schema column {index} needs a string 'name' and a 'type'")
+        columns.append(Column(name=item["name"], type=ColumnType.parse(item.get("type"))))
+    return columns

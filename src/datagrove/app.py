@@ -1,0 +1,122 @@
+"""The composition root: settings -> catalog, table store, services -> the ASGI app.
+
+Nothing else builds these objects, and nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from datagrove import __version__
+from datagrove.api import errors
+from datagrove.api.health import router as health_router
+from datagrove.api.public_v1.datasets import router as datasets_router
+from datagrove.api.public_v1.oauth import router as oauth_router
+from datagrove.catalog.database import make_engine, migrate
+from datagrove.catalog.repository import Catalog
+from datagrove.services.auth import Authenticator
+from datagrove.services.datasets import DatasetService
+from datagrove.services.query import QueryService
+from datagrove.settings import Settings
+from datagrove.tables.sandbox import QueryLimits
+from datagrove.tables.store import TableStore
+
+log = logging.getLogger("datagrove.http")
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    catalog: Catalog
+    store: TableStore
+    auth: Authenticator
+    datasets: DatasetService
+    query: QueryService
+
+
+def build_services(settings: Settings) -> Services:
+    """Open (and migrate) the catalog, open the table store and wire the services together."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_catalog_url)
+    migrate(engine)
+    catalog = Catalog(engine)
+    store = TableStore(
+        catalog_url=settings.resolved_catalog_url,
+        warehouse_dir=settings.warehouse_dir,
+        staging_dir=settings.staging_dir,
+        threads=settings.ingest_threads,
+    )
+    signing_key = settings.signing_key or catalog.server_key("jwt_signing_key", default=secrets.token_urlsafe(48))
+    auth = Authenticator(
+        catalog=catalog, signing_key=signing_key, token_lifetime=settings.token_lifetime_seconds,
+        customer=settings.customer,
+    )
+    datasets = DatasetService(catalog=catalog, store=store, ingest_threads=settings.ingest_threads)
+    limits = QueryLimits(
+        timeout_seconds=settings.query_timeout_seconds,
+        max_rows=settings.query_max_rows,
+        threads=settings.query_threads,
+        memory_limit=settings.query_memory_limit,
+    )
+    query = QueryService(datasets=datasets, store=store, limits=limits)
+    return Services(settings=settings, catalog=catalog, store=store, auth=auth, datasets=datasets, query=query)
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    services = services or build_services(settings)
+    # redirect_slashes off: pydomo POSTs to /v1/streams/ and requests turns a redirected POST into a GET.
+    app = FastAPI(title="Datagrove", version=__version__, redirect_slashes=False)
+    app.state.settings = settings
+    app.state.services = services
+    errors.install(app)
+    for router in (health_router, oauth_router, datasets_router):
+        app.include_router(router)
+    app.add_middleware(RequestLog)
+    return app
+
+
+class RequestLog:
+    """One structured log line per request; gives each request a trace id (``toe`` in errors)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        trace_id = uuid.uuid4().hex[:16].upper()
+        scope.setdefault("state", {})["trace_id"] = trace_id
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            actor = scope["state"].get("actor")
+            log.info(
+                "request",
+                extra={
+                    "fields": {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round((time.monotonic() - started) * 1000, 1),
+                        "actor": actor.user.id if actor else None,
+                        "toe": trace_id,
+                    }
+                },
+            )

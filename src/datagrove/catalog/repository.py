@@ -1,0 +1,262 @@
+"""``Catalog``: the repository over the catalog database. Every method is one short transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from datagrove.catalog import schema as t
+from datagrove.domain import AccessToken, Dataset, OAuthClient, Role, User
+from datagrove.errors import Conflict, NotFound
+from datagrove.tables.types import Column, ColumnType
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands timezone-aware columns back naive; every time in the catalog is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def columns_to_json(columns: Sequence[Column]) -> str:
+    return json.dumps([{"type": c.type.value, "name": c.name} for c in columns])
+
+
+def columns_from_json(text: str) -> tuple[Column, ...]:
+    return tuple(Column(name=c["name"], type=ColumnType(c["type"])) for c in json.loads(text))
+
+
+class Catalog:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def ping(self) -> None:
+        with self.engine.connect() as db:
+            db.execute(sa.text("SELECT 1"))
+
+    # --- users -------------------------------------------------------------------------------
+
+    def create_user(self, *, name: str, email: str, role: Role) -> User:
+        now = utcnow()
+        try:
+            with self.engine.begin() as db:
+                user_id = db.execute(
+                    t.users.insert().values(name=name, email=email, role=role.value, created_at=now, updated_at=now)
+                ).inserted_primary_key[0]  # type: ignore[index]
+        except sa.exc.IntegrityError as exc:
+            raise Conflict(f"a user with email {email!r} already exists") from exc
+        return User(id=user_id, name=name, email=email, role=role, created_at=now, updated_at=now)
+
+    def get_user(self, user_id: int) -> User:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(t.users).where(t.users.c.id == user_id)).first()
+        if row is None:
+            raise NotFound(f"user {user_id} does not exist")
+        return _user(row)
+
+    def find_user_by_email(self, email: str) -> User | None:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(t.users).where(t.users.c.email == email)).first()
+        return None if row is None else _user(row)
+
+    def list_users(self, *, limit: int, offset: int) -> list[User]:
+        query = sa.select(t.users).order_by(t.users.c.id).limit(limit).offset(offset)
+        with self.engine.connect() as db:
+            return [_user(row) for row in db.execute(query)]
+
+    # --- credentials -------------------------------------------------------------------------
+
+    def create_oauth_client(
+        self, *, client_id: str, secret_hash: str, user_id: int, scopes: frozenset[str], name: str
+    ) -> OAuthClient:
+        try:
+            with self.engine.begin() as db:
+                db.execute(
+                    t.oauth_clients.insert().values(
+                        client_id=client_id,
+                        secret_hash=secret_hash,
+                        user_id=user_id,
+                        scopes=" ".join(sorted(scopes)),
+                        name=name,
+                        created_at=utcnow(),
+                    )
+                )
+        except sa.exc.IntegrityError as exc:
+            raise Conflict(f"an OAuth client {client_id!r} already exists") from exc
+        return OAuthClient(client_id, secret_hash, user_id, scopes, name)
+
+    def get_oauth_client(self, client_id: str) -> OAuthClient | None:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(t.oauth_clients).where(t.oauth_clients.c.client_id == client_id)).first()
+        if row is None:
+            return None
+        return OAuthClient(row.client_id, row.secret_hash, row.user_id, frozenset(row.scopes.split()), row.name)
+
+    def create_access_token(
+        self, *, token_hash: str, user_id: int, name: str, expires_at: datetime | None
+    ) -> AccessToken:
+        now = utcnow()
+        with self.engine.begin() as db:
+            token_id = db.execute(
+                t.access_tokens.insert().values(
+                    token_hash=token_hash, user_id=user_id, name=name, expires_at=expires_at, created_at=now
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+        return AccessToken(token_id, user_id, name, expires_at, now)
+
+    def find_access_token(self, token_hash: str) -> AccessToken | None:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(t.access_tokens).where(t.access_tokens.c.token_hash == token_hash)).first()
+        if row is None:
+            return None
+        return AccessToken(row.id, row.user_id, row.name, _aware(row.expires_at), _aware(row.created_at))  # type: ignore[arg-type]
+
+    def server_key(self, name: str, *, default: str) -> str:
+        """The persisted value of server key ``name``, storing ``default`` first if there is none."""
+        with self.engine.begin() as db:
+            row = db.execute(sa.select(t.server_keys.c.value).where(t.server_keys.c.name == name)).first()
+            if row is not None:
+                return str(row.value)
+            try:
+                with db.begin_nested():
+                    db.execute(t.server_keys.insert().values(name=name, value=default))
+            except sa.exc.IntegrityError:  # another process stored one first: use theirs
+                pass
+            return str(db.execute(sa.select(t.server_keys.c.value).where(t.server_keys.c.name == name)).scalar_one())
+
+    # --- datasets ------------------------------------------------------------------------------
+
+    def create_dataset(
+        self, *, dataset_id: str, name: str, description: str, owner_id: int, columns: Sequence[Column]
+    ) -> Dataset:
+        now = utcnow()
+        with self.engine.begin() as db:
+            db.execute(
+                t.datasets.insert().values(
+                    id=dataset_id,
+                    name=name,
+                    description=description,
+                    owner_id=owner_id,
+                    schema_json=columns_to_json(columns),
+                    row_count=0,
+                    pdp_enabled=False,
+                    created_at=now,
+                    updated_at=now,
+                    data_updated_at=None,
+                )
+            )
+        return self.get_dataset(dataset_id)
+
+    def get_dataset(self, dataset_id: str) -> Dataset:
+        with self.engine.connect() as db:
+            row = db.execute(_dataset_query().where(t.datasets.c.id == dataset_id)).first()
+        if row is None:
+            raise NotFound(f"dataset {dataset_id} does not exist")
+        return _dataset(row)
+
+    def list_datasets(
+        self, *, limit: int, offset: int, name_like: str | None, sort: str | None, owner_id: int | None = None
+    ) -> list[Dataset]:
+        query = _dataset_query()
+        if name_like:
+            escaped = name_like.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(sa.func.lower(t.datasets.c.name).like(f"%{escaped.lower()}%", escape="\\"))
+        if owner_id is not None:
+            query = query.where(t.datasets.c.owner_id == owner_id)
+        query = query.order_by(*_dataset_order(sort)).limit(limit).offset(offset)
+        with self.engine.connect() as db:
+            return [_dataset(row) for row in db.execute(query)]
+
+    def update_dataset(self, dataset_id: str, **changes: Any) -> Dataset:
+        """Apply ``changes`` (name, description, owner_id, columns, pdp_enabled, row_count, data_updated_at)."""
+        values = dict(changes)
+        if "columns" in values:
+            values["schema_json"] = columns_to_json(values.pop("columns"))
+        values["updated_at"] = utcnow()
+        with self.engine.begin() as db:
+            updated = db.execute(t.datasets.update().where(t.datasets.c.id == dataset_id).values(**values))
+        if updated.rowcount == 0:
+            raise NotFound(f"dataset {dataset_id} does not exist")
+        return self.get_dataset(dataset_id)
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        with self.engine.begin() as db:
+            deleted = db.execute(t.datasets.delete().where(t.datasets.c.id == dataset_id))
+        if deleted.rowcount == 0:
+            raise NotFound(f"dataset {dataset_id} does not exist")
+
+
+_SORTS = {
+    "name": t.datasets.c.name,
+    "lastupdated": t.datasets.c.updated_at,
+    "lasttouched": t.datasets.c.updated_at,
+    "createdat": t.datasets.c.created_at,
+    "rows": t.datasets.c.row_count,
+}
+
+
+def _dataset_order(sort: str | None) -> list[Any]:
+    """Domo sort names (``name``, ``-name``, ``lastUpdated``...), unknown ones ignored; id breaks ties."""
+    order: list[Any] = []
+    if sort:
+        descending = sort.startswith("-")
+        column = _SORTS.get(sort.lstrip("-+").lower())
+        if column is not None:
+            order.append(column.desc() if descending else column.asc())
+    order.append(t.datasets.c.created_at.asc())
+    order.append(t.datasets.c.id.asc())
+    return order
+
+
+def _dataset_query() -> sa.Select[Any]:
+    owner = t.users.alias("owner")
+    return sa.select(
+        t.datasets,
+        owner.c.name.label("owner_name"),
+        owner.c.email.label("owner_email"),
+        owner.c.role.label("owner_role"),
+        owner.c.created_at.label("owner_created_at"),
+        owner.c.updated_at.label("owner_updated_at"),
+    ).join(owner, owner.c.id == t.datasets.c.owner_id)
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row.id,
+        name=row.name,
+        email=row.email,
+        role=Role(row.role),
+        created_at=_aware(row.created_at),  # type: ignore[arg-type]
+        updated_at=_aware(row.updated_at),  # type: ignore[arg-type]
+    )
+
+
+def _dataset(row: Any) -> Dataset:
+    owner = User(
+        id=row.owner_id,
+        name=row.owner_name,
+        email=row.owner_email,
+        role=Role(row.owner_role),
+        created_at=_aware(row.owner_created_at),  # type: ignore[arg-type]
+        updated_at=_aware(row.owner_updated_at),  # type: ignore[arg-type]
+    )
+    return Dataset(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        owner=owner,
+        columns=columns_from_json(row.schema_json),
+        row_count=row.row_count,
+        pdp_enabled=bool(row.pdp_enabled),
+        created_at=_aware(row.created_at),  # type: ignore[arg-type]
+        updated_at=_aware(row.updated_at),  # type: ignore[arg-type]
+        data_updated_at=_aware(row.data_updated_at),
+    )

@@ -1,0 +1,125 @@
+"""The ``datagrove`` command: run the server and manage users and credentials.
+
+    datagrove serve [--host H] [--port P] [--data-dir D]
+    datagrove user create --name N --email E [--role Admin|Privileged|Editor|Participant]
+    datagrove client create --user-id U [--scopes "data user"] [--client-id ID] [--secret S]
+    datagrove token create --user-id U [--name N] [--expires-days D]
+
+Every flag has a ``DATAGROVE_*`` environment equivalent (see docs/settings.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from datagrove import logs
+from datagrove.domain import Role
+from datagrove.errors import DatagroveError
+from datagrove.services.auth import parse_scopes
+from datagrove.settings import Settings, load
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load(host=getattr(args, "host", None), port=getattr(args, "port", None), data_dir=args.data_dir)
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from datagrove.app import build_services, create_app
+    from datagrove.services.bootstrap import bootstrap
+
+    settings = _settings(args)
+    logs.configure(settings.log_level)
+    services = build_services(settings)
+    bootstrap(settings, services.catalog, services.auth)
+    app = create_app(settings, services)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+def _services(args: argparse.Namespace) -> Any:
+    from datagrove.app import build_services
+
+    settings = _settings(args)
+    logs.configure("WARNING")
+    return build_services(settings)
+
+
+def create_user(args: argparse.Namespace) -> None:
+    user = _services(args).catalog.create_user(name=args.name, email=args.email, role=Role(args.role))
+    _print({"id": user.id, "name": user.name, "email": user.email, "role": user.role.value})
+
+
+def create_client(args: argparse.Namespace) -> None:
+    services = _services(args)
+    services.catalog.get_user(args.user_id)
+    client, secret = services.auth.create_client(
+        user_id=args.user_id, scopes=parse_scopes(args.scopes), client_id=args.client_id, secret=args.secret
+    )
+    _print({"client_id": client.client_id, "client_secret": secret, "scopes": sorted(client.scopes)})
+
+
+def create_token(args: argparse.Namespace) -> None:
+    services = _services(args)
+    services.catalog.get_user(args.user_id)
+    expires = datetime.now(UTC) + timedelta(days=args.expires_days) if args.expires_days else None
+    record, token = services.auth.create_developer_token(user_id=args.user_id, name=args.name, expires_at=expires)
+    _print({"id": record.id, "token": token, "expires_at": expires.isoformat() if expires else None})
+
+
+def _print(value: dict[str, Any]) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="datagrove", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    def with_data_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--data-dir", help="data directory (DATAGROVE_DATA_DIR)")
+        return p
+
+    run = with_data_dir(commands.add_parser("serve", help="run the HTTP server"))
+    run.add_argument("--host", help="listen address (DATAGROVE_HOST)")
+    run.add_argument("--port", type=int, help="listen port (DATAGROVE_PORT)")
+    run.set_defaults(handler=serve)
+
+    user = commands.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    create = with_data_dir(user.add_parser("create", help="create a user"))
+    create.add_argument("--name", required=True)
+    create.add_argument("--email", required=True)
+    create.add_argument("--role", default=Role.PARTICIPANT.value, choices=[r.value for r in Role])
+    create.set_defaults(handler=create_user)
+
+    client = commands.add_parser("client", help="manage OAuth clients").add_subparsers(dest="action", required=True)
+    create = with_data_dir(client.add_parser("create", help="create an OAuth client for a user"))
+    create.add_argument("--user-id", type=int, required=True)
+    create.add_argument("--scopes", default="data user")
+    create.add_argument("--client-id")
+    create.add_argument("--secret")
+    create.set_defaults(handler=create_client)
+
+    token = commands.add_parser("token", help="manage developer tokens").add_subparsers(dest="action", required=True)
+    create = with_data_dir(token.add_parser("create", help="create a developer token for a user"))
+    create.add_argument("--user-id", type=int, required=True)
+    create.add_argument("--name", default="cli")
+    create.add_argument("--expires-days", type=int)
+    create.set_defaults(handler=create_token)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except DatagroveError as exc:
+        print(f"datagrove: {exc.message}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""Domain records that services pass around. Plain frozen dataclasses: no database or HTTP types."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from datagrove.tables.types import Column
+
+
+class Role(enum.StrEnum):
+    """Domo's default roles."""
+
+    ADMIN = "Admin"
+    PRIVILEGED = "Privileged"
+    EDITOR = "Editor"
+    PARTICIPANT = "Participant"
+
+
+ALL_SCOPES = frozenset({"data", "user", "audit", "dashboard", "account", "workflow", "buzz"})
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    email: str
+    role: Role
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    client_id: str
+    secret_hash: str
+    user_id: int
+    scopes: frozenset[str]
+    name: str
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    id: int
+    user_id: int
+    name: str
+    expires_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is making a request: a user, and the scopes the credential reaches (None = all)."""
+
+    user: User
+    scopes: frozenset[str] | None
+    credential: str  # "oauth:<client_id>" or "token:<id>", for logs and the audit trail
+
+    def has_scope(self, scope: str) -> bool:
+        return self.scopes is None or scope in self.scopes
+
+
+class UpdateMethod(enum.StrEnum):
+    REPLACE = "REPLACE"
+    APPEND = "APPEND"
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: str
+    name: str
+    description: str
+    owner: User
+    columns: tuple[Column, ...]
+    row_count: int
+    pdp_enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    data_updated_at: datetime | None

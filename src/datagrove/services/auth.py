@@ -1,0 +1,156 @@
+"""Credentials: OAuth client-credentials grants, signed access tokens and developer tokens.
+
+Client secrets and developer tokens are random, high-entropy strings, so they are stored as
+SHA-256 digests (a slow password hash would add nothing but latency on every request). Access
+tokens are HS256 JWTs carrying ``exp``, signed with a key that lives in the catalog (or the
+``signing_key`` setting), so they survive restarts and work on every node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import jwt
+
+from datagrove.catalog.repository import Catalog
+from datagrove.domain import ALL_SCOPES, AccessToken, Actor, OAuthClient, Role, User
+from datagrove.errors import BadRequest, NotFound, Unauthorized
+
+DEVELOPER_TOKEN_PREFIX = "DDCI"
+# pydomo sends a request with a token that may expire in flight and never retries a 401.
+EXPIRY_LEEWAY_SECONDS = 10
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def parse_scopes(text: str | None) -> frozenset[str]:
+    """Scopes from ``data user`` / ``data+user`` / ``data,user``; unknown ones are an error."""
+    scopes = frozenset((text or "").replace("+", " ").replace(",", " ").split())
+    unknown = scopes - ALL_SCOPES
+    if unknown:
+        raise BadRequest(f"unknown scope {sorted(unknown)[0]!r}; known scopes: {', '.join(sorted(ALL_SCOPES))}")
+    return scopes
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    access_token: str
+    expires_in: int
+    scopes: frozenset[str]
+    user: User
+    jti: str
+
+
+class Authenticator:
+    def __init__(self, *, catalog: Catalog, signing_key: str, token_lifetime: int, customer: str) -> None:
+        self._catalog = catalog
+        self._key = signing_key
+        self._lifetime = token_lifetime
+        self.customer = customer
+
+    # --- OAuth --------------------------------------------------------------------------------
+
+    def grant(self, *, client_id: str, client_secret: str, requested_scopes: frozenset[str]) -> TokenGrant:
+        """A token for a client-credentials grant; the scopes are the requested ones (all if none)."""
+        client = self._catalog.get_oauth_client(client_id)
+        if client is None or not hmac.compare_digest(client.secret_hash, digest(client_secret)):
+            raise Unauthorized("invalid client credentials")
+        scopes = requested_scopes or client.scopes
+        if not scopes <= client.scopes:
+            missing = ", ".join(sorted(scopes - client.scopes))
+            raise BadRequest(f"the client is not allowed the scope(s): {missing}")
+        user = self._catalog.get_user(client.user_id)
+        now = int(time.time())
+        jti = str(uuid.uuid4())
+        claims = {
+            "sub": str(user.id),
+            "client_id": client.client_id,
+            "scope": " ".join(sorted(scopes)),
+            "role": user.role.value,
+            "customer": self.customer,
+            "iat": now,
+            "exp": now + self._lifetime,
+            "jti": jti,
+        }
+        token = jwt.encode(claims, self._key, algorithm="HS256")
+        return TokenGrant(token, self._lifetime, scopes, user, jti)
+
+    def actor_from_bearer(self, token: str) -> Actor:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=["HS256"],
+                leeway=EXPIRY_LEEWAY_SECONDS,
+                options={"require": ["exp", "sub", "client_id"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("the access token has expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("the access token is not valid") from exc
+        # The client or user may have been removed since the token was issued.
+        client = self._catalog.get_oauth_client(claims["client_id"])
+        if client is None:
+            raise Unauthorized("the access token's client no longer exists")
+        user = self._existing_user(int(claims["sub"]))
+        return Actor(user=user, scopes=frozenset(claims.get("scope", "").split()), credential=f"oauth:{client.client_id}")
+
+    # --- developer tokens --------------------------------------------------------------------
+
+    def actor_from_developer_token(self, token: str) -> Actor:
+        record = self._catalog.find_access_token(digest(token))
+        if record is None:
+            raise Unauthorized("unknown developer token")
+        if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
+            raise Unauthorized("the developer token has expired")
+        return Actor(user=self._existing_user(record.user_id), scopes=None, credential=f"token:{record.id}")
+
+    def _existing_user(self, user_id: int) -> User:
+        try:
+            return self._catalog.get_user(user_id)
+        except NotFound as exc:
+            raise Unauthorized("the credential's user no longer exists") from exc
+
+    # --- issuing credentials (CLI, bootstrap, later the token API) ------------------------------
+
+    def create_client(
+        self, *, user_id: int, scopes: frozenset[str], client_id: str | None = None, secret: str | None = None,
+        name: str = "",
+    ) -> tuple[OAuthClient, str]:
+        """Register an OAuth client; returns it and its secret (shown once, stored hashed)."""
+        client_id = client_id or str(uuid.uuid4())
+        secret = secret or new_secret()
+        client = self._catalog.create_oauth_client(
+            client_id=client_id, secret_hash=digest(secret), user_id=user_id, scopes=scopes, name=name or client_id
+        )
+        return client, secret
+
+    def create_developer_token(
+        self, *, user_id: int, name: str, expires_at: datetime | None = None, token: str | None = None
+    ) -> tuple[AccessToken, str]:
+        """Issue a developer token (``DDCI...``); returns its record and its value (shown once)."""
+        token = token or DEVELOPER_TOKEN_PREFIX + secrets.token_hex(24)
+        record = self._catalog.create_access_token(
+            token_hash=digest(token), user_id=user_id, name=name, expires_at=expires_at
+        )
+        return record, token
+
+
+def ensure_admin(catalog: Catalog, *, email: str = "admin@datagrove.local") -> tuple[User, bool]:
+    """The bootstrap admin user, created if missing; returns (user, created)."""
+    existing = catalog.find_user_by_email(email)
+    if existing is not None:
+        return existing, False
+    return catalog.create_user(name="Administrator", email=email, role=Role.ADMIN), True

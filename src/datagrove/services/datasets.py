@@ -1,0 +1,106 @@
+"""Datasets: metadata in the catalog, data in the table store. Used by every API family and the CLI."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from datagrove.catalog.repository import Catalog, utcnow
+from datagrove.domain import Actor, Dataset, Role, UpdateMethod
+from datagrove.services.access import Action, can_view, require
+from datagrove.tables.csv_ingest import csv_to_parquet
+from datagrove.tables.store import TableStore
+from datagrove.tables.types import Column, validate_schema
+
+log = logging.getLogger("datagrove.datasets")
+
+MAX_PAGE = 50
+
+
+class DatasetService:
+    def __init__(self, *, catalog: Catalog, store: TableStore, ingest_threads: int) -> None:
+        self._catalog = catalog
+        self._store = store
+        self._ingest_threads = ingest_threads
+
+    def create(self, *, actor: Actor, name: str, description: str, columns: Sequence[Column]) -> Dataset:
+        require(actor, Action.CREATE_DATASET)
+        validate_schema(list(columns))
+        dataset_id = str(uuid.uuid4())
+        # The table first: a crash after it leaves an unreferenced table, never a dataset without one.
+        self._store.create_table(dataset_id, columns)
+        try:
+            return self._catalog.create_dataset(
+                dataset_id=dataset_id, name=name, description=description, owner_id=actor.user.id, columns=columns
+            )
+        except BaseException:
+            self._store.drop_table(dataset_id)
+            raise
+
+    def get(self, *, actor: Actor, dataset_id: str, action: Action = Action.VIEW) -> Dataset:
+        dataset = self._catalog.get_dataset(dataset_id)
+        require(actor, action, dataset)
+        return dataset
+
+    def list(
+        self, *, actor: Actor, limit: int, offset: int, name_like: str | None = None, sort: str | None = None
+    ) -> list[Dataset]:
+        require(actor, Action.LIST)
+        limit = max(0, min(limit, MAX_PAGE))
+        offset = max(0, offset)
+        # Until sharing exists, a non-admin sees exactly the datasets they own: filtering in the
+        # query (not after it) keeps pages full and offsets right.
+        owner = None if actor.user.role is Role.ADMIN else actor.user.id
+        found = self._catalog.list_datasets(limit=limit, offset=offset, name_like=name_like, sort=sort, owner_id=owner)
+        return [d for d in found if can_view(actor, d)]
+
+    def update(self, *, actor: Actor, dataset_id: str, changes: dict[str, Any]) -> Dataset:
+        """Apply ``changes`` (name, description, columns, owner_id, pdp_enabled); a schema change keeps
+        the rows, casting columns whose type changed."""
+        dataset = self.get(actor=actor, dataset_id=dataset_id, action=Action.EDIT)
+        if "owner_id" in changes:
+            self._catalog.get_user(changes["owner_id"])  # NotFound for an unknown owner
+        if "columns" in changes:
+            columns = list(changes["columns"])
+            validate_schema(columns)
+            if tuple(columns) != dataset.columns:
+                result = self._store.change_schema(dataset_id, dataset.columns, columns)
+                changes = {**changes, "row_count": result.total_rows}
+        return self._catalog.update_dataset(dataset_id, **changes)
+
+    def delete(self, *, actor: Actor, dataset_id: str) -> None:
+        self.get(actor=actor, dataset_id=dataset_id, action=Action.DELETE)
+        self._catalog.delete_dataset(dataset_id)
+        self._store.drop_table(dataset_id)
+
+    # --- data -----------------------------------------------------------------------------------
+
+    def staging_area(self) -> Any:
+        """A private directory for receiving one upload; removed when the ``with`` block ends."""
+        return self._store.staging_area()
+
+    def import_csv(self, *, actor: Actor, dataset_id: str, csv_path: Path, method: UpdateMethod) -> Dataset:
+        """Validate the CSV against the schema, convert it to Parquet and commit it in one transaction.
+
+        Bad data raises ``InvalidCsv`` naming line, column and value, and nothing is committed.
+        """
+        started = time.monotonic()
+        dataset = self.get(actor=actor, dataset_id=dataset_id, action=Action.EDIT)
+        parquet = csv_path.with_suffix(".parquet")
+        ingested = csv_to_parquet(csv_path, parquet, dataset.columns, threads=self._ingest_threads)
+        result = self._store.commit_files(dataset_id, [ingested.path], replace=method is UpdateMethod.REPLACE)
+        updated = self._catalog.update_dataset(dataset_id, row_count=result.total_rows, data_updated_at=utcnow())
+        log.info(
+            "dataset import",
+            extra={"fields": {"dataset": dataset_id, "method": method.value, "rows": ingested.rows,
+                              "total_rows": result.total_rows, "seconds": round(time.monotonic() - started, 3)}},
+        )
+        return updated
+
+    def export_csv(self, *, actor: Actor, dataset_id: str, include_header: bool) -> Iterator[bytes]:
+        dataset = self.get(actor=actor, dataset_id=dataset_id)
+        return self._store.export_csv(dataset_id, dataset.columns, include_header=include_header)

@@ -1,0 +1,66 @@
+"""Typed settings, read from ``DATAGROVE_*`` environment variables and overridden by CLI flags.
+
+Every setting has a default and a one-line help; ``docs/settings.md`` lists them all and a test
+fails when one is missing there. Nothing reads the environment at import time: call ``load()``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DATAGROVE_", extra="ignore", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
+    port: int = Field(8000, description="Port the HTTP server listens on.")
+    data_dir: Path = Field(Path("./datagrove-data"), description="Directory for the catalog, tables and staging.")
+    catalog_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the metadata catalog; default: SQLite file catalog.db in the data directory. "
+        "Use postgresql+psycopg://... for multi-node deployments.",
+    )
+    signing_key: str | None = Field(
+        None,
+        description="Secret for signing OAuth access tokens; default: generated once and kept in the catalog.",
+    )
+    token_lifetime_seconds: int = Field(3600, description="Lifetime of OAuth access tokens.")
+    customer: str = Field("datagrove", description="Instance name reported in token responses as 'customer'.")
+    bootstrap_client_id: str | None = Field(
+        None, description="Create an admin OAuth client with this id on start (needs the secret too)."
+    )
+    bootstrap_client_secret: str | None = Field(None, description="Secret of the bootstrap OAuth client.")
+    bootstrap_token: str | None = Field(None, description="Create this developer token for the admin on start.")
+    query_timeout_seconds: float = Field(60.0, description="Longest a SQL query may run before it is stopped.")
+    query_max_rows: int = Field(1_000_000, description="Most rows a SQL query may return.")
+    query_threads: int = Field(2, description="DuckDB threads per query.")
+    query_memory_limit: str = Field("4GB", description="DuckDB memory limit per query.")
+    ingest_threads: int = Field(2, description="DuckDB threads for converting one CSV upload to Parquet.")
+    max_upload_bytes: int = Field(
+        16 * 1024**3, description="Largest CSV body (after decompression) accepted by a data import."
+    )
+    max_json_bytes: int = Field(1024**2, description="Largest JSON request body accepted.")
+    log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
+
+    @property
+    def resolved_catalog_url(self) -> str:
+        if self.catalog_url:
+            return self.catalog_url
+        return f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return (self.data_dir / "warehouse").resolve()
+
+    @property
+    def staging_dir(self) -> Path:
+        return (self.data_dir / "staging").resolve()
+
+
+def load(**overrides: Any) -> Settings:
+    """Settings from the environment, with non-None ``overrides`` (CLI flags) taking precedence."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})

@@ -1,0 +1,170 @@
+"""The locked DuckDB in which a user's query runs.
+
+Each query gets a fresh in-memory database that can read exactly the dataset's Parquet files,
+through one view named ``"dataset"``, and nothing else: no other file, no extension, no Python
+variable, no setting change, no disk spill. ``run_query`` adds the row and time limits and turns
+DuckDB's errors into ours. This lock is the security boundary; the checks of
+``datagrove.tables.sql_translate`` come in front of it for friendlier errors.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from datagrove.errors import DatagroveError, InvalidSql, QueryLimitExceeded
+from datagrove.tables.sql_translate import VIEW_NAME
+
+# How often the watchdog repeats an interrupt that DuckDB may have missed (one sent between
+# statements, or before execution started, is not remembered).
+_REINTERRUPT_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """Bounds on one query.
+
+    ``timeout_seconds`` bounds planning, running and fetching; ``max_rows`` the result's length.
+    ``threads`` and ``memory_limit`` (a DuckDB size such as ``"2GB"``) bound the engine; there is
+    no temporary directory, so a query that needs more memory fails instead of spilling to disk.
+    """
+
+    timeout_seconds: float
+    max_rows: int
+    threads: int = 2
+    memory_limit: str = "2GB"
+
+
+def locked_connection(
+    *, view_sql: str, files: Sequence[str], limits: QueryLimits
+) -> duckdb.DuckDBPyConnection:
+    """Open a fresh in-memory DuckDB holding ``CREATE VIEW "dataset" AS <view_sql>``, then lock it.
+
+    ``files`` are the absolute paths that ``view_sql`` reads; they are the only files the
+    connection can ever open. Once this returns, no setting can change (not even by a statement
+    the caller runs), extensions cannot be installed or loaded, Python variables are not visible
+    as tables, and nothing is written to disk. The caller owns the connection and must close it
+    (it is a context manager). A failure to build the view raises ``DatagroveError``: that is a
+    fault of the caller or the storage, never of the user's query.
+    """
+    con = duckdb.connect(":memory:")
+    try:
+        # Order matters. temp_directory can only change while external access is on, and
+        # lock_configuration must come last: after it, no SET works. allowed_paths must be in place
+        # before external access goes off, or the view could not be bound.
+        for statement in (
+            # Otherwise the Python client resolves an unknown table name to a variable in scope.
+            "SET python_enable_replacements = false",
+            "SET autoinstall_known_extensions = false",
+            "SET autoload_known_extensions = false",
+            "SET allow_community_extensions = false",
+            "SET allow_persistent_secrets = false",
+            "SET enable_progress_bar = false",
+            # An in-memory database spills to ./.tmp by default; with no directory it cannot write.
+            "SET temp_directory = ''",
+        ):
+            con.execute(statement)
+        con.execute("SET threads = ?", [limits.threads])
+        con.execute("SET memory_limit = ?", [limits.memory_limit])
+        con.execute("SET allowed_paths = ?", [list(files)])
+        con.execute("SET enable_external_access = false")
+        con.execute(f'CREATE VIEW "{VIEW_NAME}" AS {view_sql}')
+        con.execute("SET lock_configuration = true")
+    except duckdb.Error as exc:
+        con.close()
+        raise DatagroveError("could not open the dataset for querying") from exc
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def run_query(sql: str, *, view_sql: str, files: Sequence[str], limits: QueryLimits) -> pa.Table:
+    """Run one SELECT (DuckDB SQL over ``"dataset"``) in a locked connection; return its rows.
+
+    ``sql`` is normally the output of ``sql_translate.translate``, but nothing here depends on
+    that: whatever it says, it runs as a subquery of ``SELECT * FROM (…) LIMIT max_rows + 1`` in
+    the connection of ``locked_connection``, so it cannot write, read other files or change
+    settings. Raises ``QueryLimitExceeded`` for more than ``max_rows`` rows, a run longer than
+    ``timeout_seconds`` or more memory than ``memory_limit``, and ``InvalidSql`` with DuckDB's
+    first message line (paths of ``files`` removed) for any error of the query itself.
+    """
+    body = sql.strip().rstrip(";").rstrip()
+    # The newlines keep a trailing "-- comment" from swallowing the closing parenthesis.
+    wrapped = f"SELECT * FROM (\n{body}\n) LIMIT {limits.max_rows + 1}"
+    with locked_connection(view_sql=view_sql, files=files, limits=limits) as con:
+        _require_one_select(con, wrapped, files)
+        result = _run_with_timeout(con, wrapped, files, limits)
+    if result.num_rows > limits.max_rows:
+        raise QueryLimitExceeded(f"the result has more than {limits.max_rows} rows; add a LIMIT or aggregate")
+    return result
+
+
+def _require_one_select(con: duckdb.DuckDBPyConnection, wrapped: str, files: Sequence[str]) -> None:
+    # A query such as "SELECT 1) ; CREATE TABLE t AS (SELECT 1" would close the wrapping early and
+    # smuggle in a second statement; DuckDB's own parser says how many statements there are.
+    try:
+        statements = con.extract_statements(wrapped)
+    except duckdb.Error as exc:
+        raise InvalidSql(_first_line(exc, files)) from exc
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise InvalidSql("the query must be a single SELECT statement")
+
+
+def _run_with_timeout(
+    con: duckdb.DuckDBPyConnection, wrapped: str, files: Sequence[str], limits: QueryLimits
+) -> pa.Table:
+    done = threading.Event()
+    timed_out = threading.Event()
+
+    def watchdog() -> None:
+        if done.wait(limits.timeout_seconds):
+            return
+        timed_out.set()
+        while True:
+            con.interrupt()
+            if done.wait(_REINTERRUPT_SECONDS):
+                return
+
+    guard = threading.Thread(target=watchdog, name="query-watchdog", daemon=True)
+    guard.start()
+    try:
+        return con.sql(wrapped).to_arrow_table()
+    except duckdb.InterruptException as exc:
+        if timed_out.is_set():
+            raise QueryLimitExceeded(
+                f"the query ran longer than {limits.timeout_seconds:g} s; filter, aggregate or add a LIMIT"
+            ) from exc
+        raise DatagroveError("the query was interrupted") from exc
+    except duckdb.OutOfMemoryException as exc:
+        raise QueryLimitExceeded(
+            f"the query needed more than {limits.memory_limit} of memory; filter or aggregate more"
+        ) from exc
+    except (duckdb.InternalException, duckdb.FatalException, duckdb.IOException) as exc:
+        # The engine or the storage failed, not the query: a 500, whose cause stays in the logs.
+        raise DatagroveError("the query engine failed") from exc
+    except duckdb.Error as exc:
+        raise InvalidSql(_first_line(exc, files)) from exc
+    finally:
+        # The watchdog must be finished before the connection closes under it.
+        done.set()
+        guard.join()
+
+
+def _first_line(exc: BaseException, files: Sequence[str]) -> str:
+    """DuckDB's first message line, with the dataset's file and directory paths taken out."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    paths = {(path, "<dataset file>") for path in files}
+    paths |= {
+        (os.path.dirname(path), "<dataset directory>")
+        for path in files
+        if os.path.dirname(path) not in ("", "/")
+    }
+    for path, placeholder in sorted(paths, key=lambda pair: len(pair[0]), reverse=True):
+        message = message.replace(path, placeholder)
+    return message

@@ -1,0 +1,303 @@
+"""``TableStore``: one Apache Iceberg table per dataset, Parquet files on the local filesystem.
+
+A write is one Iceberg transaction (APPEND adds files; REPLACE deletes every file and adds the
+new ones), so a reader that resolves the table's current snapshot sees the old or the new data,
+never a mix. Data files are named ``<commit-ns>-<commit-id>-<part>.parquet`` so that sorting
+their names gives commit order and, within a commit, part order: export and ``SELECT *`` return
+rows in insertion order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyiceberg.types import NestedField
+
+from datagrove.errors import NotFound
+from datagrove.tables.sandbox import QueryLimits, run_query
+from datagrove.tables.sql_names import quote_identifier, quote_literal
+from datagrove.tables.types import Column, ColumnType
+
+NAMESPACE = "datagrove"
+COMMIT_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    total_rows: int
+    snapshot_id: int | None
+
+
+def table_name(dataset_id: str) -> str:
+    return "ds_" + dataset_id.replace("-", "")
+
+
+def iceberg_schema(columns: Sequence[Column]) -> Schema:
+    return Schema(
+        *(NestedField(i + 1, c.name, c.type.iceberg, required=False) for i, c in enumerate(columns))
+    )
+
+
+def _local_path(uri: str) -> Path:
+    parsed = urlparse(uri)
+    return Path(unquote(parsed.path)) if parsed.scheme in ("file", "") else Path(uri)
+
+
+class TableStore:
+    def __init__(self, *, catalog_url: str, warehouse_dir: Path, staging_dir: Path, threads: int = 2) -> None:
+        warehouse_dir.mkdir(parents=True, exist_ok=True)
+        staging_dir.mkdir(parents=True, exist_ok=True)
+        self._warehouse_dir = warehouse_dir
+        self._staging_dir = staging_dir
+        self._threads = threads
+        self._iceberg = SqlCatalog("datagrove", uri=catalog_url, warehouse=warehouse_dir.as_uri())
+        self._iceberg.create_namespace_if_not_exists(NAMESPACE)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def create_table(self, dataset_id: str, columns: Sequence[Column]) -> None:
+        self._iceberg.create_table(f"{NAMESPACE}.{table_name(dataset_id)}", iceberg_schema(columns))
+
+    def drop_table(self, dataset_id: str) -> None:
+        """Drop the table and delete its files. Missing tables are fine (idempotent)."""
+        with contextlib.suppress(NoSuchTableError):
+            table = self._table(dataset_id)
+            location = _local_path(table.location())
+            self._iceberg.drop_table(f"{NAMESPACE}.{table_name(dataset_id)}")
+            shutil.rmtree(location, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def staging_area(self) -> Iterator[Path]:
+        """A private directory for one upload's files, removed afterwards whatever happens."""
+        path = self._staging_dir / uuid.uuid4().hex
+        path.mkdir(parents=True)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def commit_files(self, dataset_id: str, files: Sequence[Path], *, replace: bool) -> CommitResult:
+        """Move staged Parquet ``files`` (in order) into the table and commit them in one transaction.
+
+        With ``replace`` the commit also removes every current file. The files must already match
+        the table's schema (``csv_ingest`` writes them so). On failure nothing becomes visible and
+        the moved files are removed again.
+        """
+        table = self._table(dataset_id)
+        data_dir = _local_path(table.location()) / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        commit_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+        placed = [data_dir / f"{commit_id}-{index:06d}.parquet" for index in range(len(files))]
+        for source, target in zip(files, placed, strict=True):
+            os.replace(source, target)
+        try:
+            return self._commit_with_retry(dataset_id, [p.as_uri() for p in placed], replace=replace)
+        except BaseException:
+            for path in placed:
+                path.unlink(missing_ok=True)
+            raise
+
+    def _commit_with_retry(self, dataset_id: str, uris: list[str], *, replace: bool) -> CommitResult:
+        # Iceberg commits are optimistic: a concurrent writer makes ours fail, and we redo it on the
+        # newer metadata. APPEND and REPLACE are both correct to redo.
+        for attempt in range(COMMIT_ATTEMPTS):
+            table = self._table(dataset_id)
+            try:
+                with table.transaction() as tx:
+                    if replace and table.current_snapshot() is not None:
+                        tx.delete(AlwaysTrue())
+                    if uris:
+                        tx.add_files(uris, check_duplicate_files=False)
+                break
+            except CommitFailedException:
+                if attempt == COMMIT_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        table = self._table(dataset_id)
+        snapshot = table.current_snapshot()
+        total = int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
+        return CommitResult(total_rows=total, snapshot_id=snapshot.snapshot_id if snapshot else None)
+
+    def change_schema(self, dataset_id: str, old: Sequence[Column], new: Sequence[Column]) -> CommitResult:
+        """Give the table schema ``new``, keeping its rows: columns are matched by name; a column
+        whose type changes is cast (values that do not convert become null); new columns are null.
+
+        The rewrite of the data and the schema change are one Iceberg commit.
+        """
+        table = self._table(dataset_id)
+        files = self.current_files(dataset_id)
+        old_by_name = {c.name: c for c in old}
+        with self.staging_area() as staging:
+            rewritten: list[str] = []
+            if files:
+                target = staging / "rewrite.parquet"
+                selects = []
+                for column in new:
+                    name = quote_identifier(column.name)
+                    if column.name in old_by_name:
+                        selects.append(f"TRY_CAST({name} AS {column.type.duckdb}) AS {name}")
+                    else:
+                        selects.append(f"CAST(NULL AS {column.type.duckdb}) AS {name}")
+                source = f"read_parquet([{', '.join(quote_literal(_local_path(f).as_posix()) for f in files)}])"
+                with self._duckdb() as con:
+                    con.execute(
+                        f"COPY (SELECT {', '.join(selects) or '1 AS _'} FROM {source}) "
+                        f"TO {quote_literal(str(target))} (FORMAT parquet, COMPRESSION zstd)"
+                    )
+                data_dir = _local_path(table.location()) / "data"
+                data_dir.mkdir(parents=True, exist_ok=True)
+                placed = data_dir / f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}-000000.parquet"
+                os.replace(target, placed)
+                rewritten.append(placed.as_uri())
+            try:
+                with table.transaction() as tx:
+                    with tx.update_schema() as update:
+                        for column in old:
+                            if column.name not in {c.name for c in new} or _type_changed(column, new):
+                                update.delete_column(column.name)
+                        for column in new:
+                            previous = old_by_name.get(column.name)
+                            if previous is None or previous.type != column.type:
+                                update.add_column(column.name, column.type.iceberg)
+                    if files:
+                        tx.delete(AlwaysTrue())
+                        tx.add_files(rewritten, check_duplicate_files=False)
+            except BaseException:
+                for uri in rewritten:
+                    _local_path(uri).unlink(missing_ok=True)
+                raise
+        return self._commit_result(dataset_id)
+
+    def _commit_result(self, dataset_id: str) -> CommitResult:
+        snapshot = self._table(dataset_id).current_snapshot()
+        total = int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
+        return CommitResult(total_rows=total, snapshot_id=snapshot.snapshot_id if snapshot else None)
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def current_files(self, dataset_id: str) -> list[str]:
+        """Local paths of the current snapshot's data files, in insertion order."""
+        table = self._table(dataset_id)
+        if table.current_snapshot() is None:
+            return []
+        paths = [_local_path(task.file.file_path).as_posix() for task in table.scan().plan_files()]
+        return sorted(paths, key=lambda p: os.path.basename(p))
+
+    def view_sql(self, columns: Sequence[Column], files: Sequence[str]) -> str:
+        """A SELECT of ``columns`` over ``files`` (or no rows when there are none)."""
+        if not columns:
+            return "SELECT NULL AS _empty WHERE false"
+        if not files:
+            casts = ", ".join(f"CAST(NULL AS {c.type.duckdb}) AS {quote_identifier(c.name)}" for c in columns)
+            return f"SELECT {casts} WHERE false"
+        names = ", ".join(quote_identifier(c.name) for c in columns)
+        listed = ", ".join(quote_literal(f) for f in files)
+        return f"SELECT {names} FROM read_parquet([{listed}])"
+
+    def query(self, dataset_id: str, columns: Sequence[Column], sql: str, limits: QueryLimits) -> pa.Table:
+        """Run translated user ``sql`` in the sandbox over the current snapshot; it sees only the
+        view ``"dataset"`` and may read only that snapshot's files."""
+        files = self.current_files(dataset_id)
+        return run_query(sql, view_sql=self.view_sql(columns, files), files=files, limits=limits)
+
+    def export_csv(self, dataset_id: str, columns: Sequence[Column], *, include_header: bool) -> Iterator[bytes]:
+        """The dataset as CSV (UTF-8, nulls as empty fields, one format per column), in chunks.
+
+        Runs our own SQL (never the user's) in a DuckDB connection that may read the table's files;
+        the snapshot is resolved once, so a concurrent REPLACE cannot mix versions into one export.
+        """
+        files = self.current_files(dataset_id)
+        return self._export_batches(self.view_sql(columns, files), columns, has_rows=bool(files),
+                                    include_header=include_header)
+
+    def _export_batches(
+        self, view_sql: str, columns: Sequence[Column], *, has_rows: bool, include_header: bool
+    ) -> Iterator[bytes]:
+        names = [c.name for c in columns]
+        if include_header and names:
+            yield _csv_bytes(pa.table({n: pa.array([], pa.string()) for n in names}), header=True)
+        if not names:
+            return
+        with self._duckdb() as con:
+            con.execute(f"CREATE TEMP VIEW export_source AS {view_sql}")
+            formats = _datetime_formats(con, columns) if has_rows else {}
+            selects = ", ".join(_export_expression(c, formats) for c in columns)
+            reader = con.execute(f"SELECT {selects} FROM export_source").to_arrow_reader(EXPORT_BATCH_ROWS)
+            for batch in reader:
+                if batch.num_rows:
+                    yield _csv_bytes(pa.Table.from_batches([batch]).rename_columns(names), header=False)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _table(self, dataset_id: str) -> Table:
+        try:
+            return self._iceberg.load_table(f"{NAMESPACE}.{table_name(dataset_id)}")
+        except NoSuchTableError as exc:
+            raise NotFound(f"dataset {dataset_id} has no table") from exc
+
+    @contextlib.contextmanager
+    def _duckdb(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = duckdb.connect(":memory:")
+        try:
+            con.execute(f"SET threads={int(self._threads)}")
+            con.execute("SET python_enable_replacements=false")
+            yield con
+        finally:
+            con.close()
+
+
+def _type_changed(column: Column, new: Sequence[Column]) -> bool:
+    return any(c.name == column.name and c.type != column.type for c in new)
+
+
+EXPORT_BATCH_ROWS = 64 * 1024
+
+
+def _csv_bytes(table: pa.Table, *, header: bool) -> bytes:
+    """RFC 4180 CSV of ``table``: strings quoted, nulls as empty fields, LF line ends."""
+    buffer = io.BytesIO()
+    pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=header, quoting_style="needed"))
+    return buffer.getvalue()
+
+
+def _datetime_formats(con: duckdb.DuckDBPyConnection, columns: Sequence[Column]) -> dict[str, str]:
+    """One format per DATETIME column: with microseconds only if some value has them."""
+    stamps = [c for c in columns if c.type is ColumnType.DATETIME]
+    if not stamps:
+        return {}
+    checks = ", ".join(f"bool_or(epoch_us({quote_identifier(c.name)}) % 1000000 <> 0)" for c in stamps)
+    flags = con.execute(f"SELECT {checks} FROM export_source").fetchone() or ()
+    return {
+        c.name: "%Y-%m-%dT%H:%M:%S.%f" if flag else "%Y-%m-%dT%H:%M:%S" for c, flag in zip(stamps, flags, strict=True)
+    }
+
+
+def _export_expression(column: Column, datetime_formats: dict[str, str]) -> str:
+    name = quote_identifier(column.name)
+    if column.type is ColumnType.DATETIME:
+        return f"strftime({name}, {quote_literal(datetime_formats.get(column.name, '%Y-%m-%dT%H:%M:%S'))})"
+    if column.type is ColumnType.DATE:
+        return f"strftime({name}, '%Y-%m-%d')"
+    if column.type is ColumnType.DECIMAL:
+        # DECIMAL(38,10) prints ten fraction digits; '1.1000000000' reads better as '1.1'.
+        return f"rtrim(rtrim(CAST({name} AS VARCHAR), '0'), '.')"
+    return name
