@@ -12,7 +12,9 @@ from tests.support.server import RunningServer
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
     """A running server, once with the embedded SQLite catalog and once with PostgreSQL."""
     data_dir = tmp_path_factory.mktemp(f"server-{request.param}")
     if request.param == "sqlite":
@@ -31,8 +33,14 @@ def domo(server: RunningServer):  # type: ignore[no-untyped-def]
     """The unmodified pydomo SDK, pointed at the server."""
     from pydomo import Domo
 
-    return Domo(server.client_id, server.client_secret, api_host=server.host, use_https=False,
-                scope=["data", "user"], request_timeout=120)
+    return Domo(
+        server.client_id,
+        server.client_secret,
+        api_host=server.host,
+        use_https=False,
+        scope=["data", "user"],
+        request_timeout=120,
+    )
 
 
 @pytest.fixture

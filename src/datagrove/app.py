@@ -53,9 +53,13 @@ def build_services(settings: Settings) -> Services:
         staging_dir=settings.staging_dir,
         threads=settings.ingest_threads,
     )
-    signing_key = settings.signing_key or catalog.server_key("jwt_signing_key", default=secrets.token_urlsafe(48))
+    signing_key = settings.signing_key or catalog.server_key(
+        "jwt_signing_key", default=secrets.token_urlsafe(48)
+    )
     auth = Authenticator(
-        catalog=catalog, signing_key=signing_key, token_lifetime=settings.token_lifetime_seconds,
+        catalog=catalog,
+        signing_key=signing_key,
+        token_lifetime=settings.token_lifetime_seconds,
         customer=settings.customer,
     )
     datasets = DatasetService(catalog=catalog, store=store, ingest_threads=settings.ingest_threads)
@@ -66,7 +70,9 @@ def build_services(settings: Settings) -> Services:
         memory_limit=settings.query_memory_limit,
     )
     query = QueryService(datasets=datasets, store=store, limits=limits)
-    return Services(settings=settings, catalog=catalog, store=store, auth=auth, datasets=datasets, query=query)
+    return Services(
+        settings=settings, catalog=catalog, store=store, auth=auth, datasets=datasets, query=query
+    )
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:

@@ -67,7 +67,9 @@ def create_token(args: argparse.Namespace) -> None:
     services = _services(args)
     services.catalog.get_user(args.user_id)
     expires = datetime.now(UTC) + timedelta(days=args.expires_days) if args.expires_days else None
-    record, token = services.auth.create_developer_token(user_id=args.user_id, name=args.name, expires_at=expires)
+    record, token = services.auth.create_developer_token(
+        user_id=args.user_id, name=args.name, expires_at=expires
+    )
     _print({"id": record.id, "token": token, "expires_at": expires.isoformat() if expires else None})
 
 
@@ -76,7 +78,9 @@ def _print(value: dict[str, Any]) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="datagrove", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    root = argparse.ArgumentParser(
+        prog="datagrove", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     commands = root.add_subparsers(dest="command", required=True)
 
     def with_data_dir(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -95,7 +99,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--role", default=Role.PARTICIPANT.value, choices=[r.value for r in Role])
     create.set_defaults(handler=create_user)
 
-    client = commands.add_parser("client", help="manage OAuth clients").add_subparsers(dest="action", required=True)
+    client = commands.add_parser("client", help="manage OAuth clients").add_subparsers(
+        dest="action", required=True
+    )
     create = with_data_dir(client.add_parser("create", help="create an OAuth client for a user"))
     create.add_argument("--user-id", type=int, required=True)
     create.add_argument("--scopes", default="data user")
@@ -103,7 +109,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--secret")
     create.set_defaults(handler=create_client)
 
-    token = commands.add_parser("token", help="manage developer tokens").add_subparsers(dest="action", required=True)
+    token = commands.add_parser("token", help="manage developer tokens").add_subparsers(
+        dest="action", required=True
+    )
     create = with_data_dir(token.add_parser("create", help="create a developer token for a user"))
     create.add_argument("--user-id", type=int, required=True)
     create.add_argument("--name", default="cli")

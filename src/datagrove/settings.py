@@ -18,15 +18,17 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
     port: int = Field(8000, description="Port the HTTP server listens on.")
-    data_dir: Path = Field(Path("./datagrove-data"), description="Directory for the catalog, tables and staging.")
+    data_dir: Path = Field(
+        Path("./datagrove-data"), description="Directory for the catalog, tables and staging."
+    )
     catalog_url: str | None = Field(
         None,
-        description="SQLAlchemy URL of the metadata catalog; default: SQLite file catalog.db in the data directory. "
-        "Use postgresql+psycopg://... for multi-node deployments.",
+        description="SQLAlchemy URL of the metadata catalog; default: SQLite file catalog.db in the data "
+        "directory. Use postgresql+psycopg://... for multi-node deployments.",
     )
     signing_key: str | None = Field(
         None,
-        description="Secret for signing OAuth access tokens; default: generated once and kept in the catalog.",
+        description="Secret for signing OAuth access tokens; default: generated once, kept in the catalog.",
     )
     token_lifetime_seconds: int = Field(3600, description="Lifetime of OAuth access tokens.")
     customer: str = Field("datagrove", description="Instance name reported in token responses as 'customer'.")
@@ -34,8 +36,12 @@ class Settings(BaseSettings):
         None, description="Create an admin OAuth client with this id on start (needs the secret too)."
     )
     bootstrap_client_secret: str | None = Field(None, description="Secret of the bootstrap OAuth client.")
-    bootstrap_token: str | None = Field(None, description="Create this developer token for the admin on start.")
-    query_timeout_seconds: float = Field(60.0, description="Longest a SQL query may run before it is stopped.")
+    bootstrap_token: str | None = Field(
+        None, description="Create this developer token for the admin on start."
+    )
+    query_timeout_seconds: float = Field(
+        60.0, description="Longest a SQL query may run before it is stopped."
+    )
     query_max_rows: int = Field(1_000_000, description="Most rows a SQL query may return.")
     query_threads: int = Field(2, description="DuckDB threads per query.")
     query_memory_limit: str = Field("4GB", description="DuckDB memory limit per query.")

@@ -48,14 +48,20 @@ def test_java_form_with_a_literal_space_and_no_scope_means_all_client_scopes(ser
         auth=(server.client_id, server.client_secret),
     )
     assert java.json()["scope"] == "data user"
-    everything = httpx.post(f"{server.base_url}/oauth/token", data={"grant_type": "client_credentials"},
-                            auth=(server.client_id, server.client_secret))
+    everything = httpx.post(
+        f"{server.base_url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(server.client_id, server.client_secret),
+    )
     assert set(everything.json()["scope"].split()) == {"data", "user", "audit", "dashboard", "account"}
 
 
 def test_wrong_client_secret_is_401_with_a_json_body(server: RunningServer):
-    response = httpx.post(f"{server.base_url}/oauth/token", data={"grant_type": "client_credentials"},
-                          auth=(server.client_id, "wrong"))
+    response = httpx.post(
+        f"{server.base_url}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(server.client_id, "wrong"),
+    )
     assert response.status_code == 401
     assert response.json()["status"] == 401 and "toe" in response.json()
 
@@ -77,8 +83,9 @@ def test_missing_unknown_or_expired_credentials_are_401(server: RunningServer):
     assert httpx.get(url).status_code == 401
     assert httpx.get(url, headers={"Authorization": "bearer not-a-jwt"}).status_code == 401
     assert httpx.get(url, headers={"X-DOMO-Developer-Token": "DDCIunknown"}).status_code == 401
-    forged = jwt.encode({"sub": "1", "client_id": server.client_id, "exp": int(time.time()) + 60}, "guess",
-                        algorithm="HS256")
+    forged = jwt.encode(
+        {"sub": "1", "client_id": server.client_id, "exp": int(time.time()) + 60}, "guess", algorithm="HS256"
+    )
     assert httpx.get(url, headers={"Authorization": f"bearer {forged}"}).status_code == 401
 
 

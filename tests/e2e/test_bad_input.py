@@ -51,7 +51,12 @@ def test_a_value_that_does_not_fit_names_line_column_and_value(client, dataset, 
 
 @pytest.mark.parametrize(
     "body",
-    [b'a,1\n"unterminated,2\n', b"a,1\n\xff\xfe,2\n", b"\x1f\x8b\x08\x00garbage", gzip.compress(b"a,1\nb,2\n")[:-6]],
+    [
+        b'a,1\n"unterminated,2\n',
+        b"a,1\n\xff\xfe,2\n",
+        b"\x1f\x8b\x08\x00garbage",
+        gzip.compress(b"a,1\nb,2\n")[:-6],
+    ],
     ids=["bad quoting", "invalid utf-8", "bad gzip", "truncated gzip"],
 )
 def test_malformed_bodies_are_400_and_leave_the_data_alone(client, dataset, body):
@@ -63,9 +68,15 @@ def test_malformed_bodies_are_400_and_leave_the_data_alone(client, dataset, body
 
 def test_gzip_bodies_are_accepted_by_header_or_by_magic_bytes(client, dataset):
     compressed = gzip.compress(b"g,7\n")
-    assert client.put(f"/v1/datasets/{dataset}/data", content=compressed,
-                      headers={"Content-Encoding": "gzip"}).status_code == 204
-    assert client.put(f"/v1/datasets/{dataset}/data?updateMethod=APPEND", content=compressed).status_code == 204
+    assert (
+        client.put(
+            f"/v1/datasets/{dataset}/data", content=compressed, headers={"Content-Encoding": "gzip"}
+        ).status_code
+        == 204
+    )
+    assert (
+        client.put(f"/v1/datasets/{dataset}/data?updateMethod=APPEND", content=compressed).status_code == 204
+    )
     assert client.get(f"/v1/datasets/{dataset}/data").text == '"g",7\n"g",7\n'
 
 
@@ -87,17 +98,32 @@ def test_bad_sql_is_400_with_the_parser_message(client, dataset):
 
 
 def test_bad_json_and_bad_schemas_are_400(client):
-    assert client.post("/v1/datasets", content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
+    assert (
+        client.post(
+            "/v1/datasets", content=b"{not json", headers={"Content-Type": "application/json"}
+        ).status_code
+        == 400
+    )
     bad_type = {"name": "x", "schema": {"columns": [{"type": "INTEGER", "name": "a"}]}}
     response = client.post("/v1/datasets", json=bad_type)
     assert response.status_code == 400 and "INTEGER" in response.json()["message"]
-    duplicate = {"name": "x", "schema": {"columns": [{"type": "LONG", "name": "a"}, {"type": "LONG", "name": "a"}]}}
+    duplicate = {
+        "name": "x",
+        "schema": {"columns": [{"type": "LONG", "name": "a"}, {"type": "LONG", "name": "a"}]},
+    }
     assert client.post("/v1/datasets", json=duplicate).status_code == 400
 
 
 def test_unknown_fields_in_bodies_are_ignored_as_the_java_sdk_needs(client):
-    body = {"id": 0, "name": "java", "description": "", "rows": 0, "owner": {"id": 0, "name": ""},
-            "createdAt": "", "schema": {"columns": [{"type": "STRING", "name": "a"}]}}
+    body = {
+        "id": 0,
+        "name": "java",
+        "description": "",
+        "rows": 0,
+        "owner": {"id": 0, "name": ""},
+        "createdAt": "",
+        "schema": {"columns": [{"type": "STRING", "name": "a"}]},
+    }
     created = client.post("/v1/datasets", json=body)
     assert created.status_code == 201
     updated = client.put(f"/v1/datasets/{created.json()['id']}", json={**created.json(), "name": "java 2"})

@@ -27,8 +27,11 @@ def test_a_token_from_pydomo_is_a_jwt_with_an_expiry(domo):
 
 
 def test_create_returns_the_dataset_with_a_string_id_and_its_schema(domo, unique):
-    body = {"name": f"party {unique}", "description": "guests",
-            "schema": {"columns": [{"type": "STRING", "name": "Friend"}]}}
+    body = {
+        "name": f"party {unique}",
+        "description": "guests",
+        "schema": {"columns": [{"type": "STRING", "name": "Friend"}]},
+    }
     created = domo.datasets.create(body)
     assert isinstance(created["id"], str)
     assert created["name"] == f"party {unique}"
@@ -43,8 +46,13 @@ def test_import_replace_then_append_then_export(domo, unique):
     domo.datasets.data_import(dataset_id, "Ada Lovelace,TRUE\n", UpdateMethod.APPEND)
     exported = domo.datasets.data_export(dataset_id, include_csv_header=True)
     rows = list(csv.reader(io.StringIO(exported)))
-    assert rows == [["Friend", "Attending"], ["Pythagoras", "FALSE"], ["Alan Turing", "TRUE"], ["George Boole", "TRUE"],
-                    ["Ada Lovelace", "TRUE"]]
+    assert rows == [
+        ["Friend", "Attending"],
+        ["Pythagoras", "FALSE"],
+        ["Alan Turing", "TRUE"],
+        ["George Boole", "TRUE"],
+        ["Ada Lovelace", "TRUE"],
+    ]
     assert domo.datasets.get(dataset_id)["rows"] == 4
 
     domo.datasets.data_import(dataset_id, "Euler,TRUE\n", UpdateMethod.REPLACE)
@@ -53,7 +61,9 @@ def test_import_replace_then_append_then_export(domo, unique):
 
 
 def test_import_from_a_file_is_streamed(domo, unique, tmp_path):
-    dataset_id = create(domo, f"file {unique}", Schema([Column(ColumnType.LONG, "n"), Column(ColumnType.STRING, "s")]))
+    dataset_id = create(
+        domo, f"file {unique}", Schema([Column(ColumnType.LONG, "n"), Column(ColumnType.STRING, "s")])
+    )
     path = tmp_path / "rows.csv"
     path.write_text("".join(f"{i},row {i}\n" for i in range(50_000)))
     domo.datasets.data_import_from_file(dataset_id, str(path))
@@ -96,9 +106,13 @@ def test_ds_get_round_trips_every_type(domo, unique):
 def test_ds_query_answers_columns_and_rows(domo, unique):
     dataset_id = create(domo, f"query {unique}")
     domo.datasets.data_import(dataset_id, "a,TRUE\nb,FALSE\nc,TRUE\n")
-    frame = domo.ds_query(dataset_id, "SELECT Attending, COUNT(*) AS n FROM table GROUP BY Attending ORDER BY n DESC")
+    frame = domo.ds_query(
+        dataset_id, "SELECT Attending, COUNT(*) AS n FROM table GROUP BY Attending ORDER BY n DESC"
+    )
     assert frame.values.tolist() == [["TRUE", 2], ["FALSE", 1]]
-    raw = domo.datasets.query(dataset_id, f"SELECT `Friend` FROM `{dataset_id}` WHERE Friend <> 'b' ORDER BY 1")
+    raw = domo.datasets.query(
+        dataset_id, f"SELECT `Friend` FROM `{dataset_id}` WHERE Friend <> 'b' ORDER BY 1"
+    )
     assert raw["columns"] == ["Friend"]
     assert raw["rows"] == [["a"], ["c"]]
     assert raw["numRows"] == 2 and raw["numColumns"] == 1 and raw["datasource"] == dataset_id
@@ -121,8 +135,13 @@ def test_update_changes_name_description_and_schema(domo, unique):
     domo.datasets.data_import(dataset_id, "x,1\ny,2\n")
     updated = domo.datasets.update(dataset_id, {"name": f"renamed {unique}", "description": "new"})
     assert updated["name"] == f"renamed {unique}" and updated["description"] == "new"
-    schema = {"columns": [{"type": "STRING", "name": "Friend"}, {"type": "LONG", "name": "Attending"},
-                          {"type": "DOUBLE", "name": "extra"}]}
+    schema = {
+        "columns": [
+            {"type": "STRING", "name": "Friend"},
+            {"type": "LONG", "name": "Attending"},
+            {"type": "DOUBLE", "name": "extra"},
+        ]
+    }
     updated = domo.datasets.update(dataset_id, {"schema": schema})
     assert updated["schema"] == schema
     # Rows survive a schema change: the retyped column is cast, the new one is null.

@@ -90,7 +90,9 @@ class RunningServer:
 
     def client(self) -> httpx.Client:
         """An HTTP client authenticated with the bootstrap developer token."""
-        return httpx.Client(base_url=self.base_url, headers={"X-DOMO-Developer-Token": self.token}, timeout=120)
+        return httpx.Client(
+            base_url=self.base_url, headers={"X-DOMO-Developer-Token": self.token}, timeout=120
+        )
 
     def oauth_token(self, scope: str | None = None) -> str:
         data = {"grant_type": "client_credentials"}

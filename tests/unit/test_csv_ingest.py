@@ -255,7 +255,10 @@ def test_date_rejects_times_of_day_impossible_dates_and_other_formats(tmp_path: 
 
 
 def test_datetime_accepts_dates_either_separator_and_any_fraction(tmp_path: Path) -> None:
-    data = b"2024-01-01\n2024-01-01T10:00:00\n2024-01-01 10:00\n2024-01-01 10:00:00.5\n2024-01-01 10:00:00.123456789\n"
+    data = (
+        b"2024-01-01\n2024-01-01T10:00:00\n2024-01-01 10:00\n"
+        b"2024-01-01 10:00:00.5\n2024-01-01 10:00:00.123456789\n"
+    )
 
     assert values(tmp_path, data, DT) == [
         dt.datetime(2024, 1, 1),
@@ -267,7 +270,10 @@ def test_datetime_accepts_dates_either_separator_and_any_fraction(tmp_path: Path
 
 
 def test_datetime_with_an_offset_is_converted_to_utc(tmp_path: Path) -> None:
-    data = b"2024-01-01 10:00:00+02:00\n2024-01-01T10:00:00Z\n2024-01-01T10:00:00.25-05:30\n2024-01-01 01:00:00+0200\n"
+    data = (
+        b"2024-01-01 10:00:00+02:00\n2024-01-01T10:00:00Z\n"
+        b"2024-01-01T10:00:00.25-05:30\n2024-01-01 01:00:00+0200\n"
+    )
 
     assert values(tmp_path, data, DT) == [
         dt.datetime(2024, 1, 1, 8),

@@ -22,7 +22,9 @@ from datagrove.errors import DatagroveError
 log = logging.getLogger("datagrove.errors")
 
 
-def error_response(request: Request, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+def error_response(
+    request: Request, status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> Response:
     body: dict[str, Any] = {
         "status": status,
         "statusReason": HTTPStatus(status).phrase,
@@ -40,7 +42,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DatagroveError)
     async def _ours(request: Request, exc: DatagroveError) -> Response:
         if exc.status >= 500:
-            log.error("internal error", exc_info=exc, extra={"fields": {"toe": getattr(request.state, "trace_id", "")}})
+            log.error(
+                "internal error",
+                exc_info=exc,
+                extra={"fields": {"toe": getattr(request.state, "trace_id", "")}},
+            )
             return error_response(request, exc.status, exc.code, "internal error")
         return error_response(request, exc.status, exc.code, exc.message, exc.details or None)
 
@@ -59,5 +65,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.error("unhandled exception", exc_info=exc, extra={"fields": {"toe": getattr(request.state, "trace_id", "")}})
+        log.error(
+            "unhandled exception",
+            exc_info=exc,
+            extra={"fields": {"toe": getattr(request.state, "trace_id", "")}},
+        )
         return error_response(request, 500, "internal_error", "internal error")

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from datagrove.domain import Dataset, User
+from datagrove.errors import BadRequest
 from datagrove.services.query import QueryResult
 from datagrove.tables.types import Column, ColumnType
-from datagrove.errors import BadRequest
 
 
 def timestamp(value: datetime | None) -> str | None:

@@ -22,7 +22,9 @@ def dumps(body: Any) -> bytes:
 
 
 def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(dumps(body), status_code=status, media_type="application/json;charset=UTF-8", headers=headers)
+    return Response(
+        dumps(body), status_code=status, media_type="application/json;charset=UTF-8", headers=headers
+    )
 
 
 def empty(status: int = 204) -> Response:

@@ -22,6 +22,8 @@ def current_actor(request: Request) -> Actor:
     elif developer_token:
         actor = services.auth.actor_from_developer_token(developer_token.strip())
     else:
-        raise Unauthorized("authentication required: send 'Authorization: bearer <token>' or X-DOMO-Developer-Token")
+        raise Unauthorized(
+            "authentication required: send 'Authorization: bearer <token>' or X-DOMO-Developer-Token"
+        )
     request.state.actor = actor
     return actor

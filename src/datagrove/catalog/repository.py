@@ -49,7 +49,9 @@ class Catalog:
         try:
             with self.engine.begin() as db:
                 user_id = db.execute(
-                    t.users.insert().values(name=name, email=email, role=role.value, created_at=now, updated_at=now)
+                    t.users.insert().values(
+                        name=name, email=email, role=role.value, created_at=now, updated_at=now
+                    )
                 ).inserted_primary_key[0]  # type: ignore[index]
         except sa.exc.IntegrityError as exc:
             raise Conflict(f"a user with email {email!r} already exists") from exc
@@ -95,10 +97,14 @@ class Catalog:
 
     def get_oauth_client(self, client_id: str) -> OAuthClient | None:
         with self.engine.connect() as db:
-            row = db.execute(sa.select(t.oauth_clients).where(t.oauth_clients.c.client_id == client_id)).first()
+            row = db.execute(
+                sa.select(t.oauth_clients).where(t.oauth_clients.c.client_id == client_id)
+            ).first()
         if row is None:
             return None
-        return OAuthClient(row.client_id, row.secret_hash, row.user_id, frozenset(row.scopes.split()), row.name)
+        return OAuthClient(
+            row.client_id, row.secret_hash, row.user_id, frozenset(row.scopes.split()), row.name
+        )
 
     def create_access_token(
         self, *, token_hash: str, user_id: int, name: str, expires_at: datetime | None
@@ -114,7 +120,9 @@ class Catalog:
 
     def find_access_token(self, token_hash: str) -> AccessToken | None:
         with self.engine.connect() as db:
-            row = db.execute(sa.select(t.access_tokens).where(t.access_tokens.c.token_hash == token_hash)).first()
+            row = db.execute(
+                sa.select(t.access_tokens).where(t.access_tokens.c.token_hash == token_hash)
+            ).first()
         if row is None:
             return None
         return AccessToken(row.id, row.user_id, row.name, _aware(row.expires_at), _aware(row.created_at))  # type: ignore[arg-type]
@@ -130,7 +138,9 @@ class Catalog:
                     db.execute(t.server_keys.insert().values(name=name, value=default))
             except sa.exc.IntegrityError:  # another process stored one first: use theirs
                 pass
-            return str(db.execute(sa.select(t.server_keys.c.value).where(t.server_keys.c.name == name)).scalar_one())
+            return str(
+                db.execute(sa.select(t.server_keys.c.value).where(t.server_keys.c.name == name)).scalar_one()
+            )
 
     # --- datasets ------------------------------------------------------------------------------
 
@@ -176,7 +186,7 @@ class Catalog:
             return [_dataset(row) for row in db.execute(query)]
 
     def update_dataset(self, dataset_id: str, **changes: Any) -> Dataset:
-        """Apply ``changes`` (name, description, owner_id, columns, pdp_enabled, row_count, data_updated_at)."""
+        """Apply ``changes``: name, description, owner_id, columns, pdp_enabled, row_count, data_updated_at."""
         values = dict(changes)
         if "columns" in values:
             values["schema_json"] = columns_to_json(values.pop("columns"))

@@ -22,7 +22,7 @@ from datagrove.catalog.repository import Catalog
 from datagrove.domain import ALL_SCOPES, AccessToken, Actor, OAuthClient, Role, User
 from datagrove.errors import BadRequest, NotFound, Unauthorized
 
-DEVELOPER_TOKEN_PREFIX = "DDCI"
+DEVELOPER_TOKEN_PREFIX = "DDCI"  # noqa: S105 - a prefix, not a secret
 # pydomo sends a request with a token that may expire in flight and never retries a 401.
 EXPIRY_LEEWAY_SECONDS = 10
 
@@ -40,7 +40,9 @@ def parse_scopes(text: str | None) -> frozenset[str]:
     scopes = frozenset((text or "").replace("+", " ").replace(",", " ").split())
     unknown = scopes - ALL_SCOPES
     if unknown:
-        raise BadRequest(f"unknown scope {sorted(unknown)[0]!r}; known scopes: {', '.join(sorted(ALL_SCOPES))}")
+        raise BadRequest(
+            f"unknown scope {sorted(unknown)[0]!r}; known scopes: {', '.join(sorted(ALL_SCOPES))}"
+        )
     return scopes
 
 
@@ -105,7 +107,11 @@ class Authenticator:
         if client is None:
             raise Unauthorized("the access token's client no longer exists")
         user = self._existing_user(int(claims["sub"]))
-        return Actor(user=user, scopes=frozenset(claims.get("scope", "").split()), credential=f"oauth:{client.client_id}")
+        return Actor(
+            user=user,
+            scopes=frozenset(claims.get("scope", "").split()),
+            credential=f"oauth:{client.client_id}",
+        )
 
     # --- developer tokens --------------------------------------------------------------------
 
@@ -126,14 +132,23 @@ class Authenticator:
     # --- issuing credentials (CLI, bootstrap, later the token API) ------------------------------
 
     def create_client(
-        self, *, user_id: int, scopes: frozenset[str], client_id: str | None = None, secret: str | None = None,
+        self,
+        *,
+        user_id: int,
+        scopes: frozenset[str],
+        client_id: str | None = None,
+        secret: str | None = None,
         name: str = "",
     ) -> tuple[OAuthClient, str]:
         """Register an OAuth client; returns it and its secret (shown once, stored hashed)."""
         client_id = client_id or str(uuid.uuid4())
         secret = secret or new_secret()
         client = self._catalog.create_oauth_client(
-            client_id=client_id, secret_hash=digest(secret), user_id=user_id, scopes=scopes, name=name or client_id
+            client_id=client_id,
+            secret_hash=digest(secret),
+            user_id=user_id,
+            scopes=scopes,
+            name=name or client_id,
         )
         return client, secret
 

@@ -31,10 +31,16 @@ def bootstrap(settings: Settings, catalog: Catalog, auth: Authenticator) -> Path
         configured = True
         if catalog.get_oauth_client(settings.bootstrap_client_id) is None:
             auth.create_client(
-                user_id=admin.id, scopes=BOOTSTRAP_SCOPES, client_id=settings.bootstrap_client_id,
-                secret=settings.bootstrap_client_secret, name="bootstrap",
+                user_id=admin.id,
+                scopes=BOOTSTRAP_SCOPES,
+                client_id=settings.bootstrap_client_id,
+                secret=settings.bootstrap_client_secret,
+                name="bootstrap",
             )
-            log.info("created the bootstrap OAuth client", extra={"fields": {"client_id": settings.bootstrap_client_id}})
+            log.info(
+                "created the bootstrap OAuth client",
+                extra={"fields": {"client_id": settings.bootstrap_client_id}},
+            )
     if settings.bootstrap_token:
         configured = True
         if catalog.find_access_token(digest(settings.bootstrap_token)) is None:
@@ -48,7 +54,12 @@ def bootstrap(settings: Settings, catalog: Catalog, auth: Authenticator) -> Path
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         json.dump(
-            {"user_id": admin.id, "client_id": client.client_id, "client_secret": secret, "developer_token": token},
+            {
+                "user_id": admin.id,
+                "client_id": client.client_id,
+                "client_secret": secret,
+                "developer_token": token,
+            },
             handle,
             indent=2,
         )

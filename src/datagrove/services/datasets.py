@@ -35,7 +35,11 @@ class DatasetService:
         self._store.create_table(dataset_id, columns)
         try:
             return self._catalog.create_dataset(
-                dataset_id=dataset_id, name=name, description=description, owner_id=actor.user.id, columns=columns
+                dataset_id=dataset_id,
+                name=name,
+                description=description,
+                owner_id=actor.user.id,
+                columns=columns,
             )
         except BaseException:
             self._store.drop_table(dataset_id)
@@ -55,7 +59,9 @@ class DatasetService:
         # Until sharing exists, a non-admin sees exactly the datasets they own: filtering in the
         # query (not after it) keeps pages full and offsets right.
         owner = None if actor.user.role is Role.ADMIN else actor.user.id
-        found = self._catalog.list_datasets(limit=limit, offset=offset, name_like=name_like, sort=sort, owner_id=owner)
+        found = self._catalog.list_datasets(
+            limit=limit, offset=offset, name_like=name_like, sort=sort, owner_id=owner
+        )
         return [d for d in found if can_view(actor, d)]
 
     def update(self, *, actor: Actor, dataset_id: str, changes: dict[str, Any]) -> Dataset:
@@ -93,11 +99,20 @@ class DatasetService:
         parquet = csv_path.with_suffix(".parquet")
         ingested = csv_to_parquet(csv_path, parquet, dataset.columns, threads=self._ingest_threads)
         result = self._store.commit_files(dataset_id, [ingested.path], replace=method is UpdateMethod.REPLACE)
-        updated = self._catalog.update_dataset(dataset_id, row_count=result.total_rows, data_updated_at=utcnow())
+        updated = self._catalog.update_dataset(
+            dataset_id, row_count=result.total_rows, data_updated_at=utcnow()
+        )
         log.info(
             "dataset import",
-            extra={"fields": {"dataset": dataset_id, "method": method.value, "rows": ingested.rows,
-                              "total_rows": result.total_rows, "seconds": round(time.monotonic() - started, 3)}},
+            extra={
+                "fields": {
+                    "dataset": dataset_id,
+                    "method": method.value,
+                    "rows": ingested.rows,
+                    "total_rows": result.total_rows,
+                    "seconds": round(time.monotonic() - started, 3),
+                }
+            },
         )
         return updated
 

@@ -47,8 +47,14 @@ class QueryService:
         )
         log.info(
             "query",
-            extra={"fields": {"dataset": dataset.id, "actor": actor.user.id, "rows": len(result.rows),
-                              "seconds": round(time.monotonic() - started, 3)}},
+            extra={
+                "fields": {
+                    "dataset": dataset.id,
+                    "actor": actor.user.id,
+                    "rows": len(result.rows),
+                    "seconds": round(time.monotonic() - started, 3),
+                }
+            },
         )
         return result
 

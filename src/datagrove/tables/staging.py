@@ -55,7 +55,7 @@ class StagedUpload:
                 chunk = self._decompressor.unused_data
                 if chunk:  # a further gzip member follows (concatenated gzip is valid)
                     self._decompressor = isal_zlib.decompressobj(_GZIP_WBITS)
-        except (isal_zlib.error, zlib.error) as exc:
+        except (isal_zlib.IsalError, zlib.error) as exc:  # type: ignore[misc]
             raise BadRequest(f"the body is not valid gzip: {exc}") from exc
 
     def finish(self) -> None:

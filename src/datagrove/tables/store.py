@@ -132,10 +132,7 @@ class TableStore:
                 if attempt == COMMIT_ATTEMPTS - 1:
                     raise
                 time.sleep(0.01 * (attempt + 1))
-        table = self._table(dataset_id)
-        snapshot = table.current_snapshot()
-        total = int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
-        return CommitResult(total_rows=total, snapshot_id=snapshot.snapshot_id if snapshot else None)
+        return self._commit_result(dataset_id)
 
     def change_schema(self, dataset_id: str, old: Sequence[Column], new: Sequence[Column]) -> CommitResult:
         """Give the table schema ``new``, keeping its rows: columns are matched by name; a column
@@ -157,7 +154,9 @@ class TableStore:
                         selects.append(f"TRY_CAST({name} AS {column.type.duckdb}) AS {name}")
                     else:
                         selects.append(f"CAST(NULL AS {column.type.duckdb}) AS {name}")
-                source = f"read_parquet([{', '.join(quote_literal(_local_path(f).as_posix()) for f in files)}])"
+                source = (
+                    f"read_parquet([{', '.join(quote_literal(_local_path(f).as_posix()) for f in files)}])"
+                )
                 with self._duckdb() as con:
                     con.execute(
                         f"COPY (SELECT {', '.join(selects) or '1 AS _'} FROM {source}) "
@@ -189,7 +188,8 @@ class TableStore:
 
     def _commit_result(self, dataset_id: str) -> CommitResult:
         snapshot = self._table(dataset_id).current_snapshot()
-        total = int(snapshot.summary["total-records"]) if snapshot and snapshot.summary else 0
+        records = snapshot.summary.get("total-records") if snapshot and snapshot.summary else None
+        total = int(records) if records is not None else 0
         return CommitResult(total_rows=total, snapshot_id=snapshot.snapshot_id if snapshot else None)
 
     # --- reads ----------------------------------------------------------------------------------
@@ -219,15 +219,18 @@ class TableStore:
         files = self.current_files(dataset_id)
         return run_query(sql, view_sql=self.view_sql(columns, files), files=files, limits=limits)
 
-    def export_csv(self, dataset_id: str, columns: Sequence[Column], *, include_header: bool) -> Iterator[bytes]:
+    def export_csv(
+        self, dataset_id: str, columns: Sequence[Column], *, include_header: bool
+    ) -> Iterator[bytes]:
         """The dataset as CSV (UTF-8, nulls as empty fields, one format per column), in chunks.
 
         Runs our own SQL (never the user's) in a DuckDB connection that may read the table's files;
         the snapshot is resolved once, so a concurrent REPLACE cannot mix versions into one export.
         """
         files = self.current_files(dataset_id)
-        return self._export_batches(self.view_sql(columns, files), columns, has_rows=bool(files),
-                                    include_header=include_header)
+        return self._export_batches(
+            self.view_sql(columns, files), columns, has_rows=bool(files), include_header=include_header
+        )
 
     def _export_batches(
         self, view_sql: str, columns: Sequence[Column], *, has_rows: bool, include_header: bool
@@ -241,7 +244,9 @@ class TableStore:
             con.execute(f"CREATE TEMP VIEW export_source AS {view_sql}")
             formats = _datetime_formats(con, columns) if has_rows else {}
             selects = ", ".join(_export_expression(c, formats) for c in columns)
-            reader = con.execute(f"SELECT {selects} FROM export_source").to_arrow_reader(EXPORT_BATCH_ROWS)
+            reader: pa.RecordBatchReader = con.execute(
+                f"SELECT {selects} FROM export_source"
+            ).to_arrow_reader(EXPORT_BATCH_ROWS)
             for batch in reader:
                 if batch.num_rows:
                     yield _csv_bytes(pa.Table.from_batches([batch]).rename_columns(names), header=False)
@@ -285,9 +290,10 @@ def _datetime_formats(con: duckdb.DuckDBPyConnection, columns: Sequence[Column])
     if not stamps:
         return {}
     checks = ", ".join(f"bool_or(epoch_us({quote_identifier(c.name)}) % 1000000 <> 0)" for c in stamps)
-    flags = con.execute(f"SELECT {checks} FROM export_source").fetchone() or ()
+    flags = con.execute(f"SELECT {checks} FROM export_source").fetchone() or tuple(False for _ in stamps)
     return {
-        c.name: "%Y-%m-%dT%H:%M:%S.%f" if flag else "%Y-%m-%dT%H:%M:%S" for c, flag in zip(stamps, flags, strict=True)
+        c.name: "%Y-%m-%dT%H:%M:%S.%f" if flag else "%Y-%m-%dT%H:%M:%S"
+        for c, flag in zip(stamps, flags, strict=True)
     }
 
 

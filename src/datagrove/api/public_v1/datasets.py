@@ -43,7 +43,11 @@ async def create_dataset(request: Request, actor: Actor = Depends(current_actor)
     name = _text(body, "name") or ""
     description = _text(body, "description") or ""
     dataset = await run_in_threadpool(
-        request.app.state.services.datasets.create, actor=actor, name=name, description=description, columns=columns
+        request.app.state.services.datasets.create,
+        actor=actor,
+        name=name,
+        description=description,
+        columns=columns,
     )
     return json_response(render.dataset(dataset), status=201)
 
@@ -63,11 +67,15 @@ def list_datasets(request: Request, actor: Actor = Depends(current_actor)) -> Re
 
 @router.get("/{dataset_id}")
 def get_dataset(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
-    return json_response(render.dataset(request.app.state.services.datasets.get(actor=actor, dataset_id=dataset_id)))
+    return json_response(
+        render.dataset(request.app.state.services.datasets.get(actor=actor, dataset_id=dataset_id))
+    )
 
 
 @router.put("/{dataset_id}")
-async def update_dataset(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+async def update_dataset(
+    dataset_id: str, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
     body = await json_object(request)
     changes: dict[str, Any] = {}
     for key in ("name", "description"):
@@ -95,12 +103,16 @@ def delete_dataset(dataset_id: str, request: Request, actor: Actor = Depends(cur
 @router.put("/{dataset_id}/data")
 async def import_data(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     # Domo: "Defaults to REPLACE if not specified ... Falls back to REPLACE if given an invalid value."
-    method = UpdateMethod.APPEND if request.query_params.get("updateMethod") == "APPEND" else UpdateMethod.REPLACE
+    method = (
+        UpdateMethod.APPEND if request.query_params.get("updateMethod") == "APPEND" else UpdateMethod.REPLACE
+    )
     datasets = request.app.state.services.datasets
     await run_in_threadpool(datasets.get, actor=actor, dataset_id=dataset_id, action=Action.EDIT)
     with datasets.staging_area() as area:
         upload = StagedUpload(
-            area / "body.csv", gzip_hint=gzip_hinted(request), max_bytes=request.app.state.settings.max_upload_bytes
+            area / "body.csv",
+            gzip_hint=gzip_hinted(request),
+            max_bytes=request.app.state.settings.max_upload_bytes,
         )
         await receive_upload(request, upload)
         await run_in_threadpool(
