@@ -5,11 +5,15 @@ Nothing else builds these objects, and nothing reads the environment at import t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
+import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,11 +23,14 @@ from datagrove.api import errors
 from datagrove.api.health import router as health_router
 from datagrove.api.public_v1.datasets import router as datasets_router
 from datagrove.api.public_v1.oauth import router as oauth_router
+from datagrove.api.public_v1.streams import router as streams_router
 from datagrove.catalog.database import make_engine, migrate
 from datagrove.catalog.repository import Catalog
+from datagrove.catalog.streams import StreamCatalog
 from datagrove.services.auth import Authenticator
 from datagrove.services.datasets import DatasetService
 from datagrove.services.query import QueryService
+from datagrove.services.streams import StreamService
 from datagrove.settings import Settings
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.store import TableStore
@@ -38,6 +45,7 @@ class Services:
     store: TableStore
     auth: Authenticator
     datasets: DatasetService
+    streams: StreamService
     query: QueryService
 
 
@@ -62,7 +70,18 @@ def build_services(settings: Settings) -> Services:
         token_lifetime=settings.token_lifetime_seconds,
         customer=settings.customer,
     )
-    datasets = DatasetService(catalog=catalog, store=store, ingest_threads=settings.ingest_threads)
+    stream_catalog = StreamCatalog(engine)
+    datasets = DatasetService(
+        catalog=catalog, streams=stream_catalog, store=store, ingest_threads=settings.ingest_threads
+    )
+    streams = StreamService(
+        catalog=catalog,
+        streams=stream_catalog,
+        store=store,
+        datasets=datasets,
+        ingest_threads=settings.ingest_threads,
+        idle_timeout_seconds=settings.execution_idle_timeout_seconds,
+    )
     limits = QueryLimits(
         timeout_seconds=settings.query_timeout_seconds,
         max_rows=settings.query_max_rows,
@@ -71,21 +90,49 @@ def build_services(settings: Settings) -> Services:
     )
     query = QueryService(datasets=datasets, store=store, limits=limits)
     return Services(
-        settings=settings, catalog=catalog, store=store, auth=auth, datasets=datasets, query=query
+        settings=settings, catalog=catalog, store=store, auth=auth, datasets=datasets, streams=streams, query=query
     )
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     services = services or build_services(settings)
     # redirect_slashes off: pydomo POSTs to /v1/streams/ and requests turns a redirected POST into a GET.
-    app = FastAPI(title="Datagrove", version=__version__, redirect_slashes=False)
+    app = FastAPI(
+        title="Datagrove", version=__version__, redirect_slashes=False, lifespan=_lifespan(services)
+    )
     app.state.settings = settings
     app.state.services = services
     errors.install(app)
-    for router in (health_router, oauth_router, datasets_router):
+    for router in (health_router, oauth_router, datasets_router, streams_router):
         app.include_router(router)
     app.add_middleware(RequestLog)
     return app
+
+
+def _lifespan(services: Services) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        reaper = threading.Thread(target=_reap_forever, args=(services, stop), name="reaper", daemon=True)
+        reaper.start()
+        try:
+            yield
+        finally:
+            stop.set()
+
+    return lifespan
+
+
+def _reap_forever(services: Services, stop: threading.Event) -> None:
+    """Abort idle executions and reclaim their staging, at start and then every interval."""
+    while not stop.is_set():
+        try:
+            aborted = services.streams.reap_idle()
+            if aborted:
+                log.info("reaped idle executions", extra={"fields": {"aborted": aborted}})
+        except Exception:
+            log.exception("reaper failed; will try again")
+        stop.wait(services.settings.reaper_interval_seconds)
 
 
 class RequestLog:

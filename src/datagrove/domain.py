@@ -78,3 +78,52 @@ class Dataset:
     created_at: datetime
     updated_at: datetime
     data_updated_at: datetime | None
+
+
+class ExecutionState(enum.StrEnum):
+    ACTIVE = "ACTIVE"
+    COMMITTING = "COMMITTING"  # a commit has started; a retried commit resumes it
+    SUCCESS = "SUCCESS"
+    ERROR = "ERROR"
+    ABORTED = "ABORTED"
+
+
+@dataclass(frozen=True)
+class Stream:
+    id: int
+    dataset_id: str
+    update_method: UpdateMethod
+    created_at: datetime
+    modified_at: datetime
+
+
+@dataclass(frozen=True)
+class Execution:
+    id: int
+    stream_id: int
+    state: ExecutionState
+    update_method: UpdateMethod
+    created_at: datetime
+    modified_at: datetime
+    ended_at: datetime | None
+    commit_key: str | None
+    rows: int
+    bytes: int
+    error: str | None
+
+
+class PartState(enum.StrEnum):
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True)
+class Part:
+    execution_id: int
+    part: int
+    state: PartState
+    path: str | None
+    rows: int
+    bytes: int
+    checksum: str | None
+    error: str | None

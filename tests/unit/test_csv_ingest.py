@@ -160,6 +160,18 @@ def test_a_utf8_byte_order_mark_is_skipped(tmp_path: Path) -> None:
     assert values(tmp_path, b"\xef\xbb\xbfa\nb\n", S) == ["a", "b"]
 
 
+def test_blank_lines_are_skipped_when_there_are_several_columns(tmp_path: Path) -> None:
+    columns = [Column("s", S), Column("n", L)]
+    expected = [{"s": "a", "n": 1}, {"s": "b", "n": 2}]
+
+    assert convert(tmp_path, b"\na,1\n\n\nb,2\n\n", columns).to_pylist() == expected
+    assert convert(tmp_path, b"\r\na,1\r\n\r\nb,2\r\n\r\n", columns).to_pylist() == expected
+
+
+def test_a_blank_line_is_a_null_row_when_there_is_one_column(tmp_path: Path) -> None:
+    assert values(tmp_path, b"a\n\nb\n", S) == ["a", None, "b"]
+
+
 # --- NULLs -------------------------------------------------------------------------------------
 
 
@@ -337,6 +349,16 @@ def test_line_numbers_count_the_newlines_inside_quoted_fields(tmp_path: Path) ->
     assert failure(tmp_path, head + b"d,x\n", columns).details["line"] == 7
     assert failure(tmp_path, head + b"d\n", columns).details["line"] == 7
     assert failure(tmp_path, head + b'"d\ne",x\n', columns).details["line"] == 7
+
+
+def test_line_numbers_count_skipped_blank_lines(tmp_path: Path) -> None:
+    columns = [Column("s", S), Column("n", L)]
+
+    assert failure(tmp_path, b"\na,1\n\n\nb,x\n", columns).details["line"] == 5
+    assert failure(tmp_path, b"a,1\n\n\nb\nc,x\n", columns).message == "line 4: expected 2 fields, found 1"
+    assert (
+        failure(tmp_path, b'a,1\n\n"x\ny"\n\nc,x\n', columns).message == "line 3: expected 2 fields, found 1"
+    )
 
 
 def test_line_numbers_are_right_deep_in_a_large_file(tmp_path: Path) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from datagrove.domain import Dataset, User
+from datagrove.domain import Dataset, Execution, Part, User
 from datagrove.errors import BadRequest
 from datagrove.services.query import QueryResult
+from datagrove.services.streams import StreamView
 from datagrove.tables.types import Column, ColumnType
 
 
@@ -45,6 +46,36 @@ def dataset(d: Dataset, *, with_schema: bool = True) -> dict[str, Any]:
     )
     if d.data_updated_at is not None:
         body["dataCurrentAt"] = timestamp(d.data_updated_at)
+    return body
+
+
+def stream(view: StreamView) -> dict[str, Any]:
+    return {
+        "id": view.stream.id,
+        "dataSet": dataset(view.dataset),
+        "updateMethod": view.stream.update_method.value,
+        "createdAt": timestamp(view.stream.created_at),
+        "modifiedAt": timestamp(view.stream.modified_at),
+    }
+
+
+def execution(e: Execution, *, part: Part | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": e.id,
+        "startedAt": timestamp(e.created_at),
+        "currentState": e.state.value,
+        "createdAt": timestamp(e.created_at),
+        "modifiedAt": timestamp(e.modified_at),
+        "updateMethod": e.update_method.value,
+        "rows": e.rows,
+        "bytes": e.bytes,
+    }
+    if e.ended_at is not None:
+        body["endedAt"] = timestamp(e.ended_at)
+    if e.error:
+        body["errorMessage"] = e.error
+    if part is not None:
+        body["part"] = {"id": part.part, "rows": part.rows, "bytes": part.bytes, "checksum": part.checksum}
     return body
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from datagrove.catalog import schema as t
-from datagrove.domain import AccessToken, Dataset, OAuthClient, Role, User
+from datagrove.domain import AccessToken, Dataset, OAuthClient, Role, UpdateMethod, User
 from datagrove.errors import Conflict, NotFound
 from datagrove.tables.types import Column, ColumnType
 
@@ -145,8 +145,16 @@ class Catalog:
     # --- datasets ------------------------------------------------------------------------------
 
     def create_dataset(
-        self, *, dataset_id: str, name: str, description: str, owner_id: int, columns: Sequence[Column]
+        self,
+        *,
+        dataset_id: str,
+        name: str,
+        description: str,
+        owner_id: int,
+        columns: Sequence[Column],
+        stream_update_method: UpdateMethod,
     ) -> Dataset:
+        """The dataset and its stream, in one transaction: a dataset never exists without a stream."""
         now = utcnow()
         with self.engine.begin() as db:
             db.execute(
@@ -161,6 +169,11 @@ class Catalog:
                     created_at=now,
                     updated_at=now,
                     data_updated_at=None,
+                )
+            )
+            db.execute(
+                t.streams.insert().values(
+                    dataset_id=dataset_id, update_method=stream_update_method.value, created_at=now, modified_at=now
                 )
             )
         return self.get_dataset(dataset_id)

@@ -61,3 +61,45 @@ datasets = sa.Table(
     sa.Column("data_updated_at", sa.DateTime(timezone=True), nullable=True),
     sa.Index("ix_dg_datasets_owner", "owner_id"),
 )
+
+streams = sa.Table(
+    "dg_streams",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("dataset_id", sa.String(36), sa.ForeignKey("dg_datasets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("update_method", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("modified_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+executions = sa.Table(
+    "dg_executions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("stream_id", sa.BigInteger, sa.ForeignKey("dg_streams.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("update_method", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("modified_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+    # Set when a commit starts; the Iceberg snapshot carries it, so a retried commit can tell
+    # whether the first attempt already landed (exactly-once commits across crashes).
+    sa.Column("commit_key", sa.String(64), nullable=True),
+    sa.Column("rows", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("bytes", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+parts = sa.Table(
+    "dg_parts",
+    metadata,
+    sa.Column("execution_id", sa.BigInteger, sa.ForeignKey("dg_executions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("part", sa.BigInteger, primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),  # READY or FAILED
+    sa.Column("path", sa.Text, nullable=True),  # the staged Parquet file of a READY part
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("checksum", sa.String(64), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from datagrove.catalog.repository import Catalog, utcnow
+from datagrove.catalog.streams import StreamCatalog
 from datagrove.domain import Actor, Dataset, Role, UpdateMethod
 from datagrove.services.access import Action, can_view, require
 from datagrove.tables.csv_ingest import csv_to_parquet
@@ -22,12 +23,23 @@ MAX_PAGE = 50
 
 
 class DatasetService:
-    def __init__(self, *, catalog: Catalog, store: TableStore, ingest_threads: int) -> None:
+    def __init__(self, *, catalog: Catalog, streams: StreamCatalog, store: TableStore, ingest_threads: int) -> None:
         self._catalog = catalog
+        self._streams = streams
         self._store = store
         self._ingest_threads = ingest_threads
 
-    def create(self, *, actor: Actor, name: str, description: str, columns: Sequence[Column]) -> Dataset:
+    def create(
+        self,
+        *,
+        actor: Actor,
+        name: str,
+        description: str,
+        columns: Sequence[Column],
+        update_method: UpdateMethod = UpdateMethod.REPLACE,
+    ) -> Dataset:
+        """A new, empty dataset owned by ``actor``, with its Iceberg table and its stream (pydomo's
+        ``ds_update`` finds a dataset's stream by searching for it, whichever API created it)."""
         require(actor, Action.CREATE_DATASET)
         validate_schema(list(columns))
         dataset_id = str(uuid.uuid4())
@@ -40,6 +52,7 @@ class DatasetService:
                 description=description,
                 owner_id=actor.user.id,
                 columns=columns,
+                stream_update_method=update_method,
             )
         except BaseException:
             self._store.drop_table(dataset_id)
@@ -50,7 +63,7 @@ class DatasetService:
         require(actor, action, dataset)
         return dataset
 
-    def list(
+    def list_datasets(
         self, *, actor: Actor, limit: int, offset: int, name_like: str | None = None, sort: str | None = None
     ) -> list[Dataset]:
         require(actor, Action.LIST)
@@ -80,6 +93,9 @@ class DatasetService:
 
     def delete(self, *, actor: Actor, dataset_id: str) -> None:
         self.get(actor=actor, dataset_id=dataset_id, action=Action.DELETE)
+        for stream in self._streams.list_streams(limit=1000, offset=0, dataset_id=dataset_id):
+            for execution_id in {p.execution_id for p in self._streams.delete_stream(stream.id)}:
+                self._store.discard_execution(execution_id)
         self._catalog.delete_dataset(dataset_id)
         self._store.drop_table(dataset_id)
 

@@ -58,6 +58,7 @@ _DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}([ T]00:00(:00(\.0+)?)?(Z|[+-]00(:?0
 _DATETIME_PREFIX = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T]|$)"
 
 _SPECIAL_BYTES = re.compile(rb'["\r\n]')
+_QUOTE_OR_CR = re.compile(rb'["\r]')
 _CHUNK_BYTES = 8 * 1024 * 1024
 _MAX_SHOWN_CHARS = 200
 
@@ -252,8 +253,8 @@ def _diagnose(
     """The first problem in the file, or None if the data is not what made DuckDB fail.
 
     One full pass reads every field as text, records malformed records in DuckDB's rejects table
-    instead of stopping, and looks for the first value that does not convert. (The rejects table
-    only appears once the scan has finished, so the pass must not stop early.)
+    instead of stopping, and finds the first value that does not convert. The rejects table only
+    appears once the result is exhausted, so the pass must not stop early (no bare LIMIT).
     """
     width = len(columns)
     oks = [
@@ -266,15 +267,14 @@ def _diagnose(
     )
     try:
         with _connect(threads) as con:
-            # fetchall, not fetchone: the rejects table is written when the result is exhausted.
             found = con.execute(
                 f"SELECT rn, [{', '.join(oks)}], [{fields}] "
                 f"FROM (SELECT row_number() OVER () AS rn, * FROM {read}) "
                 f"WHERE NOT ({' AND '.join(oks)}) ORDER BY rn LIMIT 1"
             ).fetchall()
-            bad = found[0] if found else None
+            # "line" is DuckDB's record number, in which (unlike in rn) blank lines count.
             malformed = con.execute(
-                "SELECT line, line_byte_position, error_type, error_message FROM csv_rejects "
+                "SELECT line, error_type, error_message FROM csv_rejects "
                 "WHERE line = (SELECT min(line) FROM csv_rejects) ORDER BY byte_position"
             ).fetchall()
     except duckdb.InvalidInputException:
@@ -286,21 +286,22 @@ def _diagnose(
     except duckdb.Error:
         return None
 
-    # Rows after a malformed record are numbered one short, so a value problem only counts when it
-    # comes before the first malformed record (whose rejects "line" is its record number).
-    if malformed and (bad is None or malformed[0][0] <= bad[0]):
-        _, position, error_type, _ = malformed[0]
-        text = _describe_malformed(error_type, [row[3] for row in malformed], width)
-        return _invalid(label, _line_at(path, position), text)
-    if bad is None:
-        return None
-    record, oks_found, values = bad
-    index = oks_found.index(False)
-    column, value = columns[index], values[index]
-    line = record + _newlines_before(path, record, width, crlf=crlf, threads=threads)
-    return _invalid(
-        label, line, f"{_quoted(value)} is not a {column.type.value}", column=column.name, value=value
-    )
+    # (line_byte_position would be simpler, but DuckDB gets it wrong after blank lines.)
+    malformed_line = _record_start_line(path, malformed[0][0], skip_blank_lines=False) if malformed else None
+    if found:
+        record, oks_found, values = found[0]
+        # Each rejected record makes the rows after it numbered one short, so this line can come
+        # out early, but never before the first rejected record's: the comparison stays right.
+        line = _record_start_line(path, record, skip_blank_lines=width > 1)
+        if malformed_line is None or line < malformed_line:
+            index = oks_found.index(False)
+            column, value = columns[index], values[index]
+            text = f"{_quoted(value)} is not a {column.type.value}"
+            return _invalid(label, line, text, column=column.name, value=value)
+    if malformed_line is not None:
+        text = _describe_malformed(malformed[0][1], [row[2] for row in malformed], width)
+        return _invalid(label, malformed_line, text)
+    return None
 
 
 def _describe_malformed(error_type: str, messages: list[str], width: int) -> str:
@@ -318,52 +319,64 @@ def _describe_malformed(error_type: str, messages: list[str], width: int) -> str
     return "not valid CSV"
 
 
-def _newlines_before(path: Path, record: int, width: int, *, crlf: bool, threads: int) -> int:
-    """Newlines inside the fields of the records before ``record`` (1-based), each of which makes
-    a record span one more line. Those records are all well formed."""
-    text = f"concat({', '.join(f'c{i}' for i in range(width))})"
-    read = _read_csv_sql(path, width, crlf=crlf, extra=", ignore_errors = true")
-    with _connect(threads) as con:
-        result = con.execute(
-            f"SELECT coalesce(sum(length({text}) - length(replace({text}, chr(10), ''))), 0) "
-            f"FROM (SELECT * FROM {read} LIMIT {record - 1})"
-        ).fetchone()
-    assert result is not None
-    return int(result[0])
+def _record_start_line(path: Path, record: int, *, skip_blank_lines: bool) -> int:
+    """1-based line on which DuckDB's ``record``-th record (1-based) starts.
 
-
-def _line_at(path: Path, position: int) -> int:
-    """1-based line of byte ``position``."""
-    newlines = 0
-    with path.open("rb") as file:
-        while position > 0 and (chunk := file.read(min(_CHUNK_BYTES, position))):
-            newlines += chunk.count(b"\n")
-            position -= len(chunk)
-    return newlines + 1
+    DuckDB numbers records, not lines, and its row numbers (but not its error records) skip blank
+    lines when there is more than one column, so the file is walked line by line: an odd number of
+    quotes on a line flips whether the next line continues a quoted field.
+    """
+    in_quotes, records, start = False, 0, 1
+    for number, (text, _) in enumerate(_lines(path), start=1):
+        if not in_quotes:
+            start = number
+        if text.count(b'"') % 2:
+            in_quotes = not in_quotes
+        if in_quotes or (skip_blank_lines and start == number and text in (b"", b"\r")):
+            continue
+        records += 1
+        if records == record:
+            return start
+    return start
 
 
 def _stray_line_ending(path: Path, *, crlf: bool) -> tuple[int, str] | None:
     """The first line ending outside quotes that breaks the file's style, with its line."""
     expected, other = ("CRLF", "LF") if crlf else ("LF", "CRLF")
-    in_quotes, line, previous = False, 1, b""
-    for chunk in _chunks(path):
-        for match in _SPECIAL_BYTES.finditer(chunk):
-            at = match.start()
-            byte = chunk[at]
-            if byte == ord('"'):
-                in_quotes = not in_quotes
-            elif byte == ord("\n"):
-                after_cr = (chunk[at - 1 : at] if at else previous) == b"\r"
-                if crlf and not in_quotes and not after_cr:
-                    return line, f"ends with {other}, but the file's first line ends with {expected}"
-                line += 1
-            elif not in_quotes:
-                if not chunk.startswith(b"\n", at + 1):
-                    return line, "has a carriage return outside quotes"
-                if not crlf:
-                    return line, f"ends with {other}, but the file's first line ends with {expected}"
-        previous = chunk[-1:]
+    in_quotes = False
+    for number, (text, terminated) in enumerate(_lines(path), start=1):
+        ends_with_cr = text.endswith(b"\r")
+        body = text[:-1] if ends_with_cr else text
+        if b"\r" in body and _cr_outside_quotes(body, in_quotes):
+            return number, "has a carriage return outside quotes"
+        if text.count(b'"') % 2:
+            in_quotes = not in_quotes
+        if in_quotes:
+            continue
+        if ends_with_cr and not terminated:
+            return number, "has a carriage return outside quotes"
+        if terminated and ends_with_cr != crlf:
+            return number, f"ends with {other}, but the file's first line ends with {expected}"
     return None
+
+
+def _cr_outside_quotes(text: bytes, in_quotes: bool) -> bool:
+    for match in _QUOTE_OR_CR.finditer(text):
+        if match.group() == b'"':
+            in_quotes = not in_quotes
+        elif not in_quotes:
+            return True
+    return False
+
+
+def _lines(path: Path) -> Iterator[tuple[bytes, bool]]:
+    """Each line without its LF, and whether an LF ended it (only the last one may lack it)."""
+    rest = b""
+    for chunk in _chunks(path):
+        *complete, rest = (rest + chunk).split(b"\n")
+        for text in complete:
+            yield text, True
+    yield rest, False
 
 
 def _chunks(path: Path) -> Iterator[bytes]:

@@ -8,6 +8,7 @@ ISA-L, which is ~2.5x faster than zlib on one core.
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from pathlib import Path
 from typing import BinaryIO
@@ -32,11 +33,18 @@ class StagedUpload:
         self._decompressor: isal_zlib._Decompress | None = None  # type: ignore[name-defined]
         self._decided = False
         self._pending = b""
+        self._md5 = hashlib.md5(usedforsecurity=False)
         self.received_bytes = 0  # as sent on the wire
         self.written_bytes = 0  # after decompression
 
+    @property
+    def checksum(self) -> str:
+        """MD5 of the body as received (like an S3 part ETag), so a client can check what arrived."""
+        return self._md5.hexdigest()
+
     def write(self, chunk: bytes) -> None:
         self.received_bytes += len(chunk)
+        self._md5.update(chunk)
         if not self._decided:
             # Two bytes are enough to recognise gzip; wait for them.
             self._pending += chunk

@@ -30,12 +30,13 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import NestedField
 
-from datagrove.errors import NotFound
+from datagrove.errors import DatagroveError, NotFound
 from datagrove.tables.sandbox import QueryLimits, run_query
 from datagrove.tables.sql_names import quote_identifier, quote_literal
 from datagrove.tables.types import Column, ColumnType
 
 NAMESPACE = "datagrove"
+COMMIT_KEY_PROPERTY = "datagrove.commit-key"
 COMMIT_ATTEMPTS = 10
 
 
@@ -93,46 +94,76 @@ class TableStore:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
+    def execution_dir(self, execution_id: int) -> Path:
+        """Where the parts of one stream execution wait, as Parquet, for their commit."""
+        path = self._staging_dir / "executions" / str(execution_id)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def discard_execution(self, execution_id: int) -> None:
+        shutil.rmtree(self._staging_dir / "executions" / str(execution_id), ignore_errors=True)
+
+    def staged_execution_ids(self) -> list[int]:
+        root = self._staging_dir / "executions"
+        return [int(p.name) for p in root.iterdir() if p.name.isdigit()] if root.exists() else []
+
     # --- writes ---------------------------------------------------------------------------------
 
-    def commit_files(self, dataset_id: str, files: Sequence[Path], *, replace: bool) -> CommitResult:
+    def commit_files(
+        self, dataset_id: str, files: Sequence[Path], *, replace: bool, commit_key: str | None = None,
+        commit_ns: int | None = None,
+    ) -> CommitResult:
         """Move staged Parquet ``files`` (in order) into the table and commit them in one transaction.
 
         With ``replace`` the commit also removes every current file. The files must already match
-        the table's schema (``csv_ingest`` writes them so). On failure nothing becomes visible and
-        the moved files are removed again.
+        the table's schema (``csv_ingest`` writes them so).
+
+        ``commit_key`` makes the commit exactly-once: the snapshot carries it, and a commit whose key
+        is already in the table's history does nothing. With the same ``commit_ns`` a retry after a
+        crash finds files that the first attempt had already moved. On failure nothing becomes
+        visible and the moved files are removed again.
         """
         table = self._table(dataset_id)
+        commit_key = commit_key or uuid.uuid4().hex
+        if _committed(table, commit_key):
+            return self._commit_result(dataset_id)
         data_dir = _local_path(table.location()) / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
-        commit_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
-        placed = [data_dir / f"{commit_id}-{index:06d}.parquet" for index in range(len(files))]
+        prefix = f"{commit_ns or time.time_ns():020d}-{commit_key}"
+        placed = [data_dir / f"{prefix}-{index:06d}.parquet" for index in range(len(files))]
         for source, target in zip(files, placed, strict=True):
-            os.replace(source, target)
+            if source.exists():
+                os.replace(source, target)
+            elif not target.exists():
+                raise DatagroveError(f"staged file {source.name} is missing")
         try:
-            return self._commit_with_retry(dataset_id, [p.as_uri() for p in placed], replace=replace)
+            self._commit_with_retry(dataset_id, [p.as_uri() for p in placed], replace=replace, commit_key=commit_key)
         except BaseException:
-            for path in placed:
-                path.unlink(missing_ok=True)
+            if not _committed(self._table(dataset_id), commit_key):
+                for path in placed:
+                    path.unlink(missing_ok=True)
             raise
+        return self._commit_result(dataset_id)
 
-    def _commit_with_retry(self, dataset_id: str, uris: list[str], *, replace: bool) -> CommitResult:
+    def _commit_with_retry(self, dataset_id: str, uris: list[str], *, replace: bool, commit_key: str) -> None:
         # Iceberg commits are optimistic: a concurrent writer makes ours fail, and we redo it on the
-        # newer metadata. APPEND and REPLACE are both correct to redo.
+        # newer metadata, unless that newer metadata already holds our commit (a concurrent retry).
+        properties = {COMMIT_KEY_PROPERTY: commit_key}
         for attempt in range(COMMIT_ATTEMPTS):
             table = self._table(dataset_id)
+            if _committed(table, commit_key):
+                return
             try:
                 with table.transaction() as tx:
                     if replace and table.current_snapshot() is not None:
-                        tx.delete(AlwaysTrue())
+                        tx.delete(AlwaysTrue(), snapshot_properties=properties)
                     if uris:
-                        tx.add_files(uris, check_duplicate_files=False)
-                break
+                        tx.add_files(uris, snapshot_properties=properties, check_duplicate_files=False)
+                return
             except CommitFailedException:
                 if attempt == COMMIT_ATTEMPTS - 1:
                     raise
                 time.sleep(0.01 * (attempt + 1))
-        return self._commit_result(dataset_id)
 
     def change_schema(self, dataset_id: str, old: Sequence[Column], new: Sequence[Column]) -> CommitResult:
         """Give the table schema ``new``, keeping its rows: columns are matched by name; a column
@@ -268,6 +299,14 @@ class TableStore:
             yield con
         finally:
             con.close()
+
+
+def _committed(table: Table, commit_key: str) -> bool:
+    """Whether a snapshot of ``table`` carries ``commit_key`` (its commit already landed)."""
+    return any(
+        snapshot.summary is not None and snapshot.summary.get(COMMIT_KEY_PROPERTY) == commit_key
+        for snapshot in table.metadata.snapshots
+    )
 
 
 def _type_changed(column: Column, new: Sequence[Column]) -> bool:

@@ -10,6 +10,7 @@ from starlette.responses import Response, StreamingResponse
 
 from datagrove.api import render
 from datagrove.api.bodies import gzip_hinted, json_object, receive_upload
+from datagrove.api.params import int_param
 from datagrove.api.responses import empty, json_response
 from datagrove.api.security import current_actor
 from datagrove.domain import Actor, UpdateMethod
@@ -18,15 +19,6 @@ from datagrove.services.access import Action
 from datagrove.tables.staging import StagedUpload
 
 router = APIRouter(prefix="/v1/datasets")
-
-
-def _int(value: str | None, default: int, name: str) -> int:
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer, not {value!r}") from None
 
 
 def _text(body: dict[str, Any], key: str, default: str | None = None) -> str | None:
@@ -55,10 +47,10 @@ async def create_dataset(request: Request, actor: Actor = Depends(current_actor)
 @router.get("")
 def list_datasets(request: Request, actor: Actor = Depends(current_actor)) -> Response:
     query = request.query_params
-    datasets = request.app.state.services.datasets.list(
+    datasets = request.app.state.services.datasets.list_datasets(
         actor=actor,
-        limit=_int(query.get("limit"), 50, "limit"),
-        offset=_int(query.get("offset"), 0, "offset"),
+        limit=int_param(query, "limit", 50),
+        offset=int_param(query, "offset", 0),
         name_like=query.get("nameLike") or None,
         sort=query.get("sort") or None,
     )
@@ -85,7 +77,7 @@ async def update_dataset(
         changes["columns"] = render.parse_columns(body["schema"])
     owner = body.get("owner")
     if isinstance(owner, dict) and owner.get("id"):  # Java sends owner {"id": 0} meaning "unchanged"
-        changes["owner_id"] = _int(str(owner["id"]), 0, "owner.id")
+        changes["owner_id"] = int_param({"owner.id": str(owner["id"])}, "owner.id", 0)
     if isinstance(body.get("pdpEnabled"), bool):
         changes["pdp_enabled"] = body["pdpEnabled"]
     dataset = await run_in_threadpool(

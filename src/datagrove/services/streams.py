@@ -1,0 +1,297 @@
+"""Streams and their executions: parallel part uploads committed atomically, exactly once.
+
+An execution is a persisted state machine::
+
+    ACTIVE --commit--> COMMITTING --> SUCCESS
+       |                   '-------> ERROR
+       '--abort / superseded / idle--> ABORTED
+
+Each part is validated and converted to Parquet when it arrives, so a commit only moves files and
+writes one Iceberg snapshot. The commit carries a key that the snapshot records: a commit retried
+after a crash (or raced by a second request) finds its own snapshot and does nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from datagrove.catalog.repository import Catalog, utcnow
+from datagrove.catalog.streams import StreamCatalog
+from datagrove.domain import Actor, Dataset, Execution, ExecutionState, Part, PartState, Role, Stream, UpdateMethod
+from datagrove.errors import BadRequest, Conflict, DatagroveError, InvalidCsv, NotFound
+from datagrove.services.access import Action, require
+from datagrove.services.datasets import DatasetService
+from datagrove.tables.csv_ingest import csv_to_parquet
+from datagrove.tables.store import TableStore
+from datagrove.tables.types import Column
+
+log = logging.getLogger("datagrove.streams")
+
+MAX_STREAM_PAGE = 500
+TERMINAL = (ExecutionState.SUCCESS, ExecutionState.ERROR, ExecutionState.ABORTED)
+
+
+@dataclass(frozen=True)
+class StreamView:
+    """A stream with its dataset, as the API shows it."""
+
+    stream: Stream
+    dataset: Dataset
+
+
+@dataclass(frozen=True)
+class UploadedPart:
+    execution: Execution
+    part: Part
+
+
+class StreamService:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        streams: StreamCatalog,
+        store: TableStore,
+        datasets: DatasetService,
+        ingest_threads: int,
+        idle_timeout_seconds: float,
+    ) -> None:
+        self._catalog = catalog
+        self._streams = streams
+        self._store = store
+        self._datasets = datasets
+        self._ingest_threads = ingest_threads
+        self._idle_timeout = idle_timeout_seconds
+
+    # --- streams ------------------------------------------------------------------------------
+
+    def create(
+        self, *, actor: Actor, name: str, description: str, columns: list[Column], update_method: UpdateMethod
+    ) -> StreamView:
+        dataset = self._datasets.create(
+            actor=actor, name=name, description=description, columns=columns, update_method=update_method
+        )
+        return StreamView(self._streams.list_streams(limit=1, offset=0, dataset_id=dataset.id)[0], dataset)
+
+    def get(self, *, actor: Actor, stream_id: int, action: Action = Action.VIEW) -> StreamView:
+        try:
+            stream = self._streams.get_stream(stream_id)
+            dataset = self._datasets.get(actor=actor, dataset_id=stream.dataset_id, action=action)
+        except NotFound:
+            raise NotFound(f"stream {stream_id} does not exist") from None
+        return StreamView(stream, dataset)
+
+    def list_streams(
+        self,
+        *,
+        actor: Actor,
+        limit: int,
+        offset: int,
+        sort: str | None = None,
+        dataset_id: str | None = None,
+        dataset_name: str | None = None,
+        owner_id: int | None = None,
+    ) -> list[StreamView]:
+        require(actor, Action.LIST)
+        streams = self._streams.list_streams(
+            limit=max(0, min(limit, MAX_STREAM_PAGE)),
+            offset=max(0, offset),
+            sort=sort,
+            dataset_id=dataset_id,
+            dataset_name=dataset_name,
+            owner_id=owner_id,
+            visible_to=None if actor.user.role is Role.ADMIN else actor.user.id,
+        )
+        return [StreamView(s, self._catalog.get_dataset(s.dataset_id)) for s in streams]
+
+    def search(self, *, actor: Actor, query: str, limit: int, offset: int) -> list[StreamView]:
+        """``q`` as Domo takes it: ``dataSource.id:<id>``, ``dataSource.name:<name>`` or
+        ``dataSource.owner.id:<id>`` (split on the first colon)."""
+        field, _, value = query.partition(":")
+        filters: dict[str, Any] = {}
+        match field.strip():
+            case "dataSource.id" | "dataSet.id":
+                filters["dataset_id"] = value.strip()
+            case "dataSource.name" | "dataSet.name":
+                filters["dataset_name"] = value
+            case "dataSource.owner.id" | "dataSet.owner.id":
+                if not value.strip().isdigit():
+                    raise BadRequest(f"dataSource.owner.id must be a number, not {value!r}")
+                filters["owner_id"] = int(value)
+            case _:
+                raise BadRequest(
+                    f"cannot search on {field!r}; use dataSource.id, dataSource.name or dataSource.owner.id"
+                )
+        return self.list_streams(actor=actor, limit=limit, offset=offset, **filters)
+
+    def update(self, *, actor: Actor, stream_id: int, update_method: UpdateMethod | None) -> StreamView:
+        view = self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
+        if update_method is None:
+            return view
+        return StreamView(self._streams.update_stream(stream_id, update_method=update_method), view.dataset)
+
+    def delete(self, *, actor: Actor, stream_id: int) -> None:
+        """Delete the stream and its executions; its dataset stays."""
+        self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
+        for execution_id in {p.execution_id for p in self._streams.delete_stream(stream_id)}:
+            self._store.discard_execution(execution_id)
+
+    # --- executions -----------------------------------------------------------------------------
+
+    def create_execution(self, *, actor: Actor, stream_id: int, update_method: UpdateMethod | None) -> Execution:
+        view = self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
+        execution, aborted = self._streams.create_execution(
+            stream_id=stream_id, update_method=update_method or view.stream.update_method
+        )
+        for execution_id in aborted:
+            self._store.discard_execution(execution_id)
+        return execution
+
+    def get_execution(self, *, actor: Actor, stream_id: int, execution_id: int) -> Execution:
+        self.get(actor=actor, stream_id=stream_id)
+        return self._streams.get_execution(stream_id, execution_id)
+
+    def list_executions(self, *, actor: Actor, stream_id: int, limit: int, offset: int) -> list[Execution]:
+        self.get(actor=actor, stream_id=stream_id)
+        return self._streams.list_executions(stream_id, limit=max(0, min(limit, MAX_STREAM_PAGE)), offset=max(0, offset))
+
+    def upload_part(
+        self, *, actor: Actor, stream_id: int, execution_id: int, part_number: int, csv_path: Path,
+        received_bytes: int, checksum: str,
+    ) -> UploadedPart:
+        """Validate part ``part_number`` against the schema and stage it as Parquet, replacing an
+        earlier upload of the same number. A bad part answers 400 naming part, line, column and
+        value, is remembered as failed (so a commit refuses until it is uploaded again), and
+        leaves the execution ACTIVE."""
+        view = self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
+        execution = self._streams.get_execution(stream_id, execution_id)
+        if execution.state is not ExecutionState.ACTIVE:
+            raise Conflict(f"execution {execution_id} is {execution.state.value}; parts can no longer be uploaded")
+        if part_number < 0:
+            raise BadRequest("part ids are non-negative integers")
+        if csv_path.stat().st_size == 0:
+            raise BadRequest(f"part {part_number} is empty")
+        target = self._store.execution_dir(execution_id) / f"part-{part_number:012d}-{uuid.uuid4().hex[:8]}.parquet"
+        try:
+            ingested = csv_to_parquet(
+                csv_path, target, view.dataset.columns, threads=self._ingest_threads, label=f"part {part_number}"
+            )
+        except InvalidCsv as exc:
+            failed = Part(execution_id, part_number, PartState.FAILED, None, 0, received_bytes, checksum, exc.message)
+            self._discard_replaced(self._streams.record_part(failed))
+            raise
+        part = Part(execution_id, part_number, PartState.READY, str(target), ingested.rows, received_bytes, checksum, None)
+        try:
+            replaced = self._streams.record_part(part)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        self._discard_replaced(replaced)
+        return UploadedPart(self._streams.get_execution(stream_id, execution_id), part)
+
+    def commit(self, *, actor: Actor, stream_id: int, execution_id: int) -> Execution:
+        """Commit every part, in ascending part number, as one Iceberg transaction. Committing a
+        committed execution answers the same; a commit interrupted by a crash resumes."""
+        view = self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
+        execution = self._streams.get_execution(stream_id, execution_id)
+        if execution.state is ExecutionState.SUCCESS:
+            return execution
+        if execution.state in (ExecutionState.ABORTED, ExecutionState.ERROR):
+            raise Conflict(f"execution {execution_id} is {execution.state.value} and cannot be committed")
+        if execution.state is ExecutionState.ACTIVE:
+            failed = [p for p in self._streams.parts(execution_id) if p.state is PartState.FAILED]
+            if failed:
+                raise Conflict(
+                    f"part {failed[0].part} failed ({failed[0].error}); upload it again before committing"
+                )
+            commit_key = f"{time.time_ns():020d}-e{execution_id}"
+            if not self._streams.transition(
+                execution_id, from_states=(ExecutionState.ACTIVE,), to=ExecutionState.COMMITTING, commit_key=commit_key
+            ):
+                return self.commit(actor=actor, stream_id=stream_id, execution_id=execution_id)  # lost a race
+            execution = self._streams.get_execution(stream_id, execution_id)
+        return self._finish_commit(view.dataset, execution)
+
+    def _finish_commit(self, dataset: Dataset, execution: Execution) -> Execution:
+        started = time.monotonic()
+        assert execution.commit_key is not None
+        parts = [p for p in self._streams.parts(execution.id) if p.state is PartState.READY]
+        try:
+            result = self._store.commit_files(
+                dataset.id,
+                [Path(p.path) for p in parts if p.path],
+                replace=execution.update_method is UpdateMethod.REPLACE,
+                commit_key=execution.commit_key,
+                commit_ns=int(execution.commit_key.split("-")[0]),
+            )
+        except DatagroveError as exc:
+            if exc.status >= 500:
+                raise  # possibly transient: stays COMMITTING, and a retried commit resumes it
+            self._streams.transition(
+                execution.id, from_states=(ExecutionState.COMMITTING,), to=ExecutionState.ERROR, error=exc.message
+            )
+            self._store.discard_execution(execution.id)
+            raise Conflict(f"commit failed: {exc.message}") from exc
+        except ValueError as exc:  # pyiceberg: the staged files no longer fit the table's schema
+            self._streams.transition(
+                execution.id, from_states=(ExecutionState.COMMITTING,), to=ExecutionState.ERROR, error=str(exc)
+            )
+            self._store.discard_execution(execution.id)
+            raise Conflict(f"commit failed: the parts no longer fit the dataset's schema ({exc})") from exc
+        rows = sum(p.rows for p in parts)
+        self._streams.transition(
+            execution.id, from_states=(ExecutionState.COMMITTING,), to=ExecutionState.SUCCESS,
+            rows=rows, bytes=sum(p.bytes for p in parts),
+        )
+        self._catalog.update_dataset(dataset.id, row_count=result.total_rows, data_updated_at=utcnow())
+        self._store.discard_execution(execution.id)
+        log.info(
+            "execution committed",
+            extra={"fields": {"execution": execution.id, "dataset": dataset.id, "parts": len(parts), "rows": rows,
+                              "method": execution.update_method.value,
+                              "ms": round((time.monotonic() - started) * 1000, 1)}},
+        )
+        return self._streams.get_execution(execution.stream_id, execution.id)
+
+    def abort(self, *, actor: Actor, stream_id: int, execution_id: int) -> Execution:
+        self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
+        execution = self._streams.get_execution(stream_id, execution_id)
+        if execution.state in (ExecutionState.SUCCESS, ExecutionState.COMMITTING):
+            raise Conflict(f"execution {execution_id} is {execution.state.value} and cannot be aborted")
+        self._abort(execution_id, "aborted by the client")
+        return self._streams.get_execution(stream_id, execution_id)
+
+    def abort_current(self, *, actor: Actor, stream_id: int) -> None:
+        self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
+        for execution_id in self._streams.active_execution_ids(stream_id):
+            self._abort(execution_id, "aborted by the client")
+
+    def reap_idle(self) -> int:
+        """Abort executions idle for longer than the setting and reclaim staged files of executions
+        that are over; returns how many executions were aborted. Safe on every node at once."""
+        cutoff = utcnow() - timedelta(seconds=self._idle_timeout)
+        idle = self._streams.idle_executions(older_than=cutoff)
+        for execution in idle:
+            self._abort(execution.id, f"idle for longer than {int(self._idle_timeout)} s")
+        for execution_id in self._store.staged_execution_ids():
+            state = self._streams.execution_state(execution_id)
+            if state is None or state in TERMINAL:
+                self._store.discard_execution(execution_id)
+        return len(idle)
+
+    def _abort(self, execution_id: int, reason: str) -> None:
+        if self._streams.transition(
+            execution_id, from_states=(ExecutionState.ACTIVE,), to=ExecutionState.ABORTED, error=reason
+        ):
+            self._store.discard_execution(execution_id)
+            log.info("execution aborted", extra={"fields": {"execution": execution_id, "reason": reason}})
+
+    def _discard_replaced(self, replaced: Part | None) -> None:
+        if replaced is not None and replaced.path:
+            Path(replaced.path).unlink(missing_ok=True)
