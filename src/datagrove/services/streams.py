@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from datagrove import crashpoints
 from datagrove.catalog.repository import Catalog, utcnow
 from datagrove.catalog.streams import StreamCatalog
 from datagrove.domain import Actor, Dataset, Execution, ExecutionState, Part, PartState, Role, Stream, UpdateMethod
@@ -244,6 +245,7 @@ class StreamService:
             )
             self._store.discard_execution(execution.id)
             raise Conflict(f"commit failed: the parts no longer fit the dataset's schema ({exc})") from exc
+        crashpoints.reached(crashpoints.COMMIT_LANDED)
         rows = sum(p.rows for p in parts)
         self._streams.transition(
             execution.id, from_states=(ExecutionState.COMMITTING,), to=ExecutionState.SUCCESS,

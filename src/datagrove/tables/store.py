@@ -30,6 +30,7 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import NestedField
 
+from datagrove import crashpoints
 from datagrove.errors import DatagroveError, NotFound
 from datagrove.tables.sandbox import QueryLimits, run_query
 from datagrove.tables.sql_names import quote_identifier, quote_literal
@@ -136,6 +137,7 @@ class TableStore:
                 os.replace(source, target)
             elif not target.exists():
                 raise DatagroveError(f"staged file {source.name} is missing")
+        crashpoints.reached(crashpoints.COMMIT_FILES_PLACED)
         try:
             self._commit_with_retry(dataset_id, [p.as_uri() for p in placed], replace=replace, commit_key=commit_key)
         except BaseException:

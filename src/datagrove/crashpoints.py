@@ -1,0 +1,31 @@
+"""Named points where a crash test can make the real server die (SIGKILL, no cleanup).
+
+``DATAGROVE_CRASH_AT=<name>`` makes the process kill itself when it reaches that point, and
+``<name>#<n>`` the n-th time it does; unset, ``reached`` does nothing. It lets tests crash the server exactly inside the windows that matter
+(e.g. between moving a commit's files and the Iceberg commit) instead of hoping a timed kill lands
+there. The variable is read when a point is reached, never at import time.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+
+COMMIT_FILES_PLACED = "commit-files-placed"  # files moved into the table, Iceberg commit not yet made
+COMMIT_LANDED = "commit-landed"  # Iceberg commit made, execution not yet marked SUCCESS
+
+
+_times_reached: collections.Counter[str] = collections.Counter()
+
+
+def reached(name: str) -> None:
+    wanted = os.environ.get("DATAGROVE_CRASH_AT")
+    if not wanted:
+        return
+    point, _, nth = wanted.partition("#")
+    if point != name:
+        return
+    _times_reached[name] += 1
+    if _times_reached[name] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
