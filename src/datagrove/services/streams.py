@@ -281,6 +281,9 @@ class StreamService:
         idle = self._streams.idle_executions(older_than=cutoff)
         for execution in idle:
             self._abort(execution.id, f"idle for longer than {int(self._idle_timeout)} s")
+        # An upload's staging area is written continuously while its body arrives; one untouched
+        # for an hour belongs to a request that died with its process.
+        self._store.reclaim_abandoned_uploads(idle_seconds=3600)
         for execution_id in self._store.staged_execution_ids():
             state = self._streams.execution_state(execution_id)
             if state is None or state in TERMINAL:

@@ -104,6 +104,20 @@ class TableStore:
     def discard_execution(self, execution_id: int) -> None:
         shutil.rmtree(self._staging_dir / "executions" / str(execution_id), ignore_errors=True)
 
+    def reclaim_abandoned_uploads(self, *, idle_seconds: float) -> int:
+        """Remove upload staging areas untouched for ``idle_seconds`` (left by a crashed process);
+        returns how many were removed."""
+        cutoff = time.time() - idle_seconds
+        removed = 0
+        for area in self._staging_dir.iterdir():
+            if area.name == "executions" or not area.is_dir():
+                continue
+            newest = max((f.stat().st_mtime for f in area.iterdir()), default=area.stat().st_mtime)
+            if newest < cutoff:
+                shutil.rmtree(area, ignore_errors=True)
+                removed += 1
+        return removed
+
     def staged_execution_ids(self) -> list[int]:
         root = self._staging_dir / "executions"
         return [int(p.name) for p in root.iterdir() if p.name.isdigit()] if root.exists() else []
@@ -277,7 +291,7 @@ class TableStore:
             con.execute(f"CREATE TEMP VIEW export_source AS {view_sql}")
             formats = _datetime_formats(con, columns) if has_rows else {}
             selects = ", ".join(_export_expression(c, formats) for c in columns)
-            reader: pa.RecordBatchReader = con.execute(
+            reader: pa.RecordBatchReader = con.sql(
                 f"SELECT {selects} FROM export_source"
             ).to_arrow_reader(EXPORT_BATCH_ROWS)
             for batch in reader:
