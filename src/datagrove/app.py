@@ -25,10 +25,15 @@ from datagrove.api.public_v1.datasets import router as datasets_router
 from datagrove.api.public_v1.oauth import router as oauth_router
 from datagrove.api.public_v1.streams import router as streams_router
 from datagrove.catalog.database import make_engine, migrate
+from datagrove.catalog.audit import AuditCatalog
+from datagrove.catalog.permissions import PermissionCatalog
 from datagrove.catalog.repository import Catalog
 from datagrove.catalog.streams import StreamCatalog
+from datagrove.services.access import AccessControl
+from datagrove.services.audit import AuditLog
 from datagrove.services.auth import Authenticator
 from datagrove.services.datasets import DatasetService
+from datagrove.services.policies import PolicyService
 from datagrove.services.query import QueryService
 from datagrove.services.streams import StreamService
 from datagrove.settings import Settings
@@ -44,6 +49,10 @@ class Services:
     catalog: Catalog
     store: TableStore
     auth: Authenticator
+    access: AccessControl
+    permissions: PermissionCatalog
+    audit: AuditLog
+    policies: PolicyService
     datasets: DatasetService
     streams: StreamService
     query: QueryService
@@ -71,14 +80,25 @@ def build_services(settings: Settings) -> Services:
         customer=settings.customer,
     )
     stream_catalog = StreamCatalog(engine)
+    permissions = PermissionCatalog(engine)
+    access = AccessControl(permissions=permissions)
+    audit = AuditLog(catalog=AuditCatalog(engine), access=access)
+    policies = PolicyService(catalog=catalog, access=access, audit=audit)
     datasets = DatasetService(
-        catalog=catalog, streams=stream_catalog, store=store, ingest_threads=settings.ingest_threads
+        catalog=catalog,
+        streams=stream_catalog,
+        store=store,
+        access=access,
+        policies=policies,
+        audit=audit,
+        ingest_threads=settings.ingest_threads,
     )
     streams = StreamService(
         catalog=catalog,
         streams=stream_catalog,
         store=store,
         datasets=datasets,
+        access=access,
         ingest_threads=settings.ingest_threads,
         idle_timeout_seconds=settings.execution_idle_timeout_seconds,
     )
@@ -88,9 +108,19 @@ def build_services(settings: Settings) -> Services:
         threads=settings.query_threads,
         memory_limit=settings.query_memory_limit,
     )
-    query = QueryService(datasets=datasets, store=store, limits=limits)
+    query = QueryService(datasets=datasets, store=store, policies=policies, audit=audit, limits=limits)
     return Services(
-        settings=settings, catalog=catalog, store=store, auth=auth, datasets=datasets, streams=streams, query=query
+        settings=settings,
+        catalog=catalog,
+        store=store,
+        auth=auth,
+        access=access,
+        permissions=permissions,
+        audit=audit,
+        policies=policies,
+        datasets=datasets,
+        streams=streams,
+        query=query,
     )
 
 

@@ -4,6 +4,8 @@
     datagrove user create --name N --email E [--role Admin|Privileged|Editor|Participant]
     datagrove client create --user-id U [--scopes "data user"] [--client-id ID] [--secret S]
     datagrove token create --user-id U [--name N] [--expires-days D]
+    datagrove upload FILE.csv[.gz] --dataset ID|--stream ID [--parts N] [--parallel N] [--replace]
+                     [--url URL] [--token T | --client-id C --client-secret S]
 
 Every flag has a ``DATAGROVE_*`` environment equivalent (see docs/settings.md).
 """
@@ -73,6 +75,36 @@ def create_token(args: argparse.Namespace) -> None:
     _print({"id": record.id, "token": token, "expires_at": expires.isoformat() if expires else None})
 
 
+def upload(args: argparse.Namespace) -> None:
+    """Send a CSV file to a running server (a client: it reads no server settings)."""
+    import os
+    from pathlib import Path
+
+    from datagrove import uploader
+
+    env = os.environ.get
+    server = uploader.Server(
+        url=args.url or env("DATAGROVE_URL") or "http://127.0.0.1:8000",
+        token=args.token or env("DATAGROVE_TOKEN"),
+        client_id=args.client_id or env("DATAGROVE_CLIENT_ID"),
+        client_secret=args.client_secret or env("DATAGROVE_CLIENT_SECRET"),
+    )
+    try:
+        summary = uploader.upload(
+            Path(args.file),
+            server=server,
+            dataset_id=args.dataset,
+            stream_id=args.stream,
+            parts=args.parts,
+            parallel=args.parallel,
+            replace=args.replace,
+        )
+    except KeyboardInterrupt:
+        print("datagrove: interrupted; the upload was aborted", file=sys.stderr)
+        sys.exit(130)
+    print(summary)
+
+
 def _print(value: dict[str, Any]) -> None:
     print(json.dumps(value, indent=2))
 
@@ -117,6 +149,20 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="cli")
     create.add_argument("--expires-days", type=int)
     create.set_defaults(handler=create_token)
+
+    send = commands.add_parser("upload", help="upload a CSV file to a dataset in parallel gzip parts")
+    send.add_argument("file", help="CSV without a header row, plain or .gz")
+    target = send.add_mutually_exclusive_group(required=True)
+    target.add_argument("--dataset", help="the dataset id (its stream is looked up)")
+    target.add_argument("--stream", type=int, help="the stream id")
+    send.add_argument("--parts", type=int, help="number of parts (default: one per 64 MiB)")
+    send.add_argument("--parallel", type=int, default=4, help="parts in flight at once (default 4)")
+    send.add_argument("--replace", action="store_true", help="replace the data instead of appending")
+    send.add_argument("--url", help="server URL (DATAGROVE_URL, default http://127.0.0.1:8000)")
+    send.add_argument("--token", help="developer token (DATAGROVE_TOKEN)")
+    send.add_argument("--client-id", help="OAuth client id, instead of a token (DATAGROVE_CLIENT_ID)")
+    send.add_argument("--client-secret", help="OAuth client secret (DATAGROVE_CLIENT_SECRET)")
+    send.set_defaults(handler=upload)
     return root
 
 

@@ -127,3 +127,54 @@ class Part:
     bytes: int
     checksum: str | None
     error: str | None
+
+
+class AccessLevel(enum.StrEnum):
+    """A principal's level on a dataset, weakest first; ``rank`` orders them."""
+
+    CAN_VIEW = "CAN_VIEW"
+    CAN_EDIT = "CAN_EDIT"
+    CAN_SHARE = "CAN_SHARE"
+    CO_OWNER = "CO_OWNER"
+    OWNER = "OWNER"
+
+    @property
+    def rank(self) -> int:
+        return list(AccessLevel).index(self) + 1
+
+    @classmethod
+    def parse(cls, value: object) -> AccessLevel:
+        """Also takes the seed document's ``READ`` (= CAN_VIEW) and ``WRITE`` (= CAN_EDIT)."""
+        text = str(value).upper()
+        text = {"READ": "CAN_VIEW", "WRITE": "CAN_EDIT", "SHARE": "CAN_SHARE", "COOWNER": "CO_OWNER"}.get(
+            text, text
+        )
+        return cls(text)
+
+
+class PrincipalType(enum.StrEnum):
+    USER = "USER"
+    GROUP = "GROUP"
+
+
+@dataclass(frozen=True)
+class Grant:
+    dataset_id: str
+    principal_type: PrincipalType
+    principal_id: int
+    level: AccessLevel
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    time: datetime
+    actor_id: int | None
+    actor_name: str | None
+    action: str
+    object_type: str | None
+    object_id: str | None
+    object_name: str | None
+    outcome: str  # "success" or "denied" or "failure"
+    detail: str | None
+    ip_address: str | None

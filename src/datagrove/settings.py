@@ -50,7 +50,8 @@ class Settings(BaseSettings):
         16 * 1024**3, description="Largest CSV body (after decompression) accepted by a data import."
     )
     execution_idle_timeout_seconds: float = Field(
-        24 * 3600, description="A stream execution idle for longer than this is aborted and its staging removed."
+        24 * 3600,
+        description="A stream execution idle for longer than this is aborted and its staging removed.",
     )
     reaper_interval_seconds: float = Field(60, description="How often idle executions are looked for.")
     max_json_bytes: int = Field(1024**2, description="Largest JSON request body accepted.")

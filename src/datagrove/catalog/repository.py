@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 import sqlalchemy as sa
 
 from datagrove.catalog import schema as t
+from datagrove.catalog.visibility import visible_datasets
 from datagrove.domain import AccessToken, Dataset, OAuthClient, Role, UpdateMethod, User
 from datagrove.errors import Conflict, NotFound
 from datagrove.tables.types import Column, ColumnType
@@ -19,6 +20,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def _aware(value: datetime) -> datetime: ...
+@overload
+def _aware(value: None) -> None: ...
+@overload
+def _aware(value: datetime | None) -> datetime | None: ...
 def _aware(value: datetime | None) -> datetime | None:
     """SQLite hands timezone-aware columns back naive; every time in the catalog is UTC."""
     if value is not None and value.tzinfo is None:
@@ -125,7 +132,7 @@ class Catalog:
             ).first()
         if row is None:
             return None
-        return AccessToken(row.id, row.user_id, row.name, _aware(row.expires_at), _aware(row.created_at))  # type: ignore[arg-type]
+        return AccessToken(row.id, row.user_id, row.name, _aware(row.expires_at), _aware(row.created_at))
 
     def server_key(self, name: str, *, default: str) -> str:
         """The persisted value of server key ``name``, storing ``default`` first if there is none."""
@@ -154,7 +161,7 @@ class Catalog:
         columns: Sequence[Column],
         stream_update_method: UpdateMethod,
     ) -> Dataset:
-        """The dataset and its stream, in one transaction: a dataset never exists without a stream."""
+        """The dataset, its stream and its owner's grant, in one transaction."""
         now = utcnow()
         with self.engine.begin() as db:
             db.execute(
@@ -173,7 +180,20 @@ class Catalog:
             )
             db.execute(
                 t.streams.insert().values(
-                    dataset_id=dataset_id, update_method=stream_update_method.value, created_at=now, modified_at=now
+                    dataset_id=dataset_id,
+                    update_method=stream_update_method.value,
+                    created_at=now,
+                    modified_at=now,
+                )
+            )
+            db.execute(
+                t.dataset_permissions.insert().values(
+                    dataset_id=dataset_id,
+                    principal_type="USER",
+                    principal_id=owner_id,
+                    access_level="OWNER",
+                    granted_by=owner_id,
+                    granted_at=now,
                 )
             )
         return self.get_dataset(dataset_id)
@@ -186,14 +206,21 @@ class Catalog:
         return _dataset(row)
 
     def list_datasets(
-        self, *, limit: int, offset: int, name_like: str | None, sort: str | None, owner_id: int | None = None
+        self,
+        *,
+        limit: int,
+        offset: int,
+        name_like: str | None,
+        sort: str | None,
+        visible_to: int | None = None,
     ) -> list[Dataset]:
+        """A page of datasets; with ``visible_to``, only those some grant reaches that user with."""
         query = _dataset_query()
         if name_like:
             escaped = name_like.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(sa.func.lower(t.datasets.c.name).like(f"%{escaped.lower()}%", escape="\\"))
-        if owner_id is not None:
-            query = query.where(t.datasets.c.owner_id == owner_id)
+        if visible_to is not None:
+            query = query.where(visible_datasets(visible_to))
         query = query.order_by(*_dataset_order(sort)).limit(limit).offset(offset)
         with self.engine.connect() as db:
             return [_dataset(row) for row in db.execute(query)]
@@ -257,8 +284,8 @@ def _user(row: Any) -> User:
         name=row.name,
         email=row.email,
         role=Role(row.role),
-        created_at=_aware(row.created_at),  # type: ignore[arg-type]
-        updated_at=_aware(row.updated_at),  # type: ignore[arg-type]
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
     )
 
 
@@ -268,8 +295,8 @@ def _dataset(row: Any) -> Dataset:
         name=row.owner_name,
         email=row.owner_email,
         role=Role(row.owner_role),
-        created_at=_aware(row.owner_created_at),  # type: ignore[arg-type]
-        updated_at=_aware(row.owner_updated_at),  # type: ignore[arg-type]
+        created_at=_aware(row.owner_created_at),
+        updated_at=_aware(row.owner_updated_at),
     )
     return Dataset(
         id=row.id,
@@ -279,7 +306,7 @@ def _dataset(row: Any) -> Dataset:
         columns=columns_from_json(row.schema_json),
         row_count=row.row_count,
         pdp_enabled=bool(row.pdp_enabled),
-        created_at=_aware(row.created_at),  # type: ignore[arg-type]
-        updated_at=_aware(row.updated_at),  # type: ignore[arg-type]
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
         data_updated_at=_aware(row.data_updated_at),
     )

@@ -66,7 +66,9 @@ streams = sa.Table(
     "dg_streams",
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column("dataset_id", sa.String(36), sa.ForeignKey("dg_datasets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "dataset_id", sa.String(36), sa.ForeignKey("dg_datasets.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("update_method", sa.String(16), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("modified_at", sa.DateTime(timezone=True), nullable=False),
@@ -93,7 +95,9 @@ executions = sa.Table(
 parts = sa.Table(
     "dg_parts",
     metadata,
-    sa.Column("execution_id", sa.BigInteger, sa.ForeignKey("dg_executions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "execution_id", sa.BigInteger, sa.ForeignKey("dg_executions.id", ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("part", sa.BigInteger, primary_key=True),
     sa.Column("state", sa.String(16), nullable=False),  # READY or FAILED
     sa.Column("path", sa.Text, nullable=True),  # the staged Parquet file of a READY part
@@ -102,4 +106,71 @@ parts = sa.Table(
     sa.Column("checksum", sa.String(64), nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+groups = sa.Table(
+    "dg_groups",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("is_default", sa.Boolean, nullable=False),
+    sa.Column("creator_id", sa.BigInteger, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+group_members = sa.Table(
+    "dg_group_members",
+    metadata,
+    sa.Column("group_id", sa.BigInteger, sa.ForeignKey("dg_groups.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("dg_users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+dataset_permissions = sa.Table(
+    "dg_dataset_permissions",
+    metadata,
+    sa.Column(
+        "dataset_id", sa.String(36), sa.ForeignKey("dg_datasets.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("principal_type", sa.String(8), primary_key=True),  # USER or GROUP
+    sa.Column("principal_id", sa.BigInteger, primary_key=True),
+    sa.Column(
+        "access_level", sa.String(16), nullable=False
+    ),  # OWNER, CO_OWNER, CAN_SHARE, CAN_EDIT, CAN_VIEW
+    sa.Column("granted_by", sa.BigInteger, nullable=True),
+    sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+policies = sa.Table(
+    "dg_policies",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column(
+        "dataset_id", sa.String(36), sa.ForeignKey("dg_datasets.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("filters_json", sa.Text, nullable=False),
+    sa.Column("users_json", sa.Text, nullable=False),
+    sa.Column("groups_json", sa.Text, nullable=False),
+    sa.Column("virtual_users_json", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+audit = sa.Table(
+    "dg_audit",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor_id", sa.BigInteger, nullable=True),
+    sa.Column("actor_name", sa.String(255), nullable=True),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("object_type", sa.String(32), nullable=True),
+    sa.Column("object_id", sa.String(64), nullable=True),
+    sa.Column("object_name", sa.String(1024), nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("ip_address", sa.String(64), nullable=True),
 )

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from datagrove.catalog import schema as t
+from datagrove.catalog.visibility import visible_datasets
 from datagrove.catalog.repository import _aware, utcnow
 from datagrove.domain import Execution, ExecutionState, Part, PartState, Stream, UpdateMethod
 from datagrove.errors import Conflict, NotFound
@@ -51,7 +52,7 @@ class StreamCatalog:
         visible_to: int | None = None,
         sort: str | None = None,
     ) -> list[Stream]:
-        """Streams, optionally filtered; ``visible_to`` keeps those whose dataset that user owns."""
+        """Streams, optionally filtered; ``visible_to`` keeps those whose dataset that user can see."""
         query = sa.select(t.streams).join(t.datasets, t.datasets.c.id == t.streams.c.dataset_id)
         if dataset_id is not None:
             query = query.where(t.streams.c.dataset_id == dataset_id)
@@ -60,7 +61,7 @@ class StreamCatalog:
         if owner_id is not None:
             query = query.where(t.datasets.c.owner_id == owner_id)
         if visible_to is not None:
-            query = query.where(t.datasets.c.owner_id == visible_to)
+            query = query.where(visible_datasets(visible_to))
         order = _stream_order(sort)
         query = query.order_by(*order, t.streams.c.id).limit(limit).offset(offset)
         with self.engine.connect() as db:
@@ -79,7 +80,8 @@ class StreamCatalog:
         """Delete the stream with its executions; returns their parts so staged files can go."""
         with self.engine.begin() as db:
             staged = db.execute(
-                sa.select(t.parts).join(t.executions, t.executions.c.id == t.parts.c.execution_id)
+                sa.select(t.parts)
+                .join(t.executions, t.executions.c.id == t.parts.c.execution_id)
                 .where(t.executions.c.stream_id == stream_id)
             ).all()
             execution_ids = sa.select(t.executions.c.id).where(t.executions.c.stream_id == stream_id)
@@ -95,22 +97,34 @@ class StreamCatalog:
         transaction (Domo: one active execution per stream). Returns it and the aborted ids."""
         now = utcnow()
         with self.engine.begin() as db:
-            active = db.execute(
-                sa.select(t.executions.c.id).where(
-                    t.executions.c.stream_id == stream_id, t.executions.c.state == ExecutionState.ACTIVE.value
+            active = (
+                db.execute(
+                    sa.select(t.executions.c.id).where(
+                        t.executions.c.stream_id == stream_id,
+                        t.executions.c.state == ExecutionState.ACTIVE.value,
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             if active:
                 db.execute(
                     t.executions.update()
                     .where(t.executions.c.id.in_(active), t.executions.c.state == ExecutionState.ACTIVE.value)
-                    .values(state=ExecutionState.ABORTED.value, modified_at=now, ended_at=now,
-                            error="superseded by a new execution")
+                    .values(
+                        state=ExecutionState.ABORTED.value,
+                        modified_at=now,
+                        ended_at=now,
+                        error="superseded by a new execution",
+                    )
                 )
             execution_id = db.execute(
                 t.executions.insert().values(
-                    stream_id=stream_id, state=ExecutionState.ACTIVE.value, update_method=update_method.value,
-                    created_at=now, modified_at=now,
+                    stream_id=stream_id,
+                    state=ExecutionState.ACTIVE.value,
+                    update_method=update_method.value,
+                    created_at=now,
+                    modified_at=now,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
         return self.get_execution(stream_id, execution_id), list(active)
@@ -118,7 +132,9 @@ class StreamCatalog:
     def get_execution(self, stream_id: int, execution_id: int) -> Execution:
         with self.engine.connect() as db:
             row = db.execute(
-                sa.select(t.executions).where(t.executions.c.id == execution_id, t.executions.c.stream_id == stream_id)
+                sa.select(t.executions).where(
+                    t.executions.c.id == execution_id, t.executions.c.stream_id == stream_id
+                )
             ).first()
         if row is None:
             raise NotFound(f"execution {execution_id} of stream {stream_id} does not exist")
@@ -126,19 +142,25 @@ class StreamCatalog:
 
     def list_executions(self, stream_id: int, *, limit: int, offset: int) -> list[Execution]:
         query = (
-            sa.select(t.executions).where(t.executions.c.stream_id == stream_id)
-            .order_by(t.executions.c.id).limit(limit).offset(offset)
+            sa.select(t.executions)
+            .where(t.executions.c.stream_id == stream_id)
+            .order_by(t.executions.c.id)
+            .limit(limit)
+            .offset(offset)
         )
         with self.engine.connect() as db:
             return [_execution(row) for row in db.execute(query)]
 
     def active_execution_ids(self, stream_id: int) -> list[int]:
         with self.engine.connect() as db:
-            return list(db.execute(
-                sa.select(t.executions.c.id).where(
-                    t.executions.c.stream_id == stream_id, t.executions.c.state == ExecutionState.ACTIVE.value
-                )
-            ).scalars())
+            return list(
+                db.execute(
+                    sa.select(t.executions.c.id).where(
+                        t.executions.c.stream_id == stream_id,
+                        t.executions.c.state == ExecutionState.ACTIVE.value,
+                    )
+                ).scalars()
+            )
 
     def transition(
         self, execution_id: int, *, from_states: tuple[ExecutionState, ...], to: ExecutionState, **values: Any
@@ -151,14 +173,19 @@ class StreamCatalog:
         with self.engine.begin() as db:
             result = db.execute(
                 t.executions.update()
-                .where(t.executions.c.id == execution_id, t.executions.c.state.in_([s.value for s in from_states]))
+                .where(
+                    t.executions.c.id == execution_id,
+                    t.executions.c.state.in_([s.value for s in from_states]),
+                )
                 .values(**changes)
             )
         return result.rowcount == 1
 
     def execution_state(self, execution_id: int) -> ExecutionState | None:
         with self.engine.connect() as db:
-            state = db.execute(sa.select(t.executions.c.state).where(t.executions.c.id == execution_id)).scalar()
+            state = db.execute(
+                sa.select(t.executions.c.state).where(t.executions.c.id == execution_id)
+            ).scalar()
         return None if state is None else ExecutionState(state)
 
     def idle_executions(self, *, older_than: datetime) -> list[Execution]:
@@ -179,19 +206,29 @@ class StreamCatalog:
                 with self.engine.begin() as db:
                     touched = db.execute(
                         t.executions.update()
-                        .where(t.executions.c.id == part.execution_id,
-                               t.executions.c.state == ExecutionState.ACTIVE.value)
+                        .where(
+                            t.executions.c.id == part.execution_id,
+                            t.executions.c.state == ExecutionState.ACTIVE.value,
+                        )
                         .values(modified_at=now)
                     )
                     if touched.rowcount != 1:
-                        raise Conflict(f"execution {part.execution_id} is not active; parts can no longer be uploaded")
+                        raise Conflict(
+                            f"execution {part.execution_id} is not active; parts can no longer be uploaded"
+                        )
                     key = (t.parts.c.execution_id == part.execution_id) & (t.parts.c.part == part.part)
                     previous = db.execute(sa.select(t.parts).where(key)).first()
                     db.execute(t.parts.delete().where(key))
                     db.execute(
                         t.parts.insert().values(
-                            execution_id=part.execution_id, part=part.part, state=part.state.value, path=part.path,
-                            rows=part.rows, bytes=part.bytes, checksum=part.checksum, error=part.error,
+                            execution_id=part.execution_id,
+                            part=part.part,
+                            state=part.state.value,
+                            path=part.path,
+                            rows=part.rows,
+                            bytes=part.bytes,
+                            checksum=part.checksum,
+                            error=part.error,
                             uploaded_at=now,
                         )
                     )
@@ -212,8 +249,13 @@ class StreamCatalog:
             db.execute(t.parts.delete().where(t.parts.c.execution_id == execution_id))
 
 
-_STREAM_SORTS = {"id": t.streams.c.id, "createdat": t.streams.c.created_at, "modifiedat": t.streams.c.modified_at,
-                 "name": t.datasets.c.name, "updatemethod": t.streams.c.update_method}
+_STREAM_SORTS = {
+    "id": t.streams.c.id,
+    "createdat": t.streams.c.created_at,
+    "modifiedat": t.streams.c.modified_at,
+    "name": t.datasets.c.name,
+    "updatemethod": t.streams.c.update_method,
+}
 
 
 def _stream_order(sort: str | None) -> list[Any]:
@@ -226,8 +268,13 @@ def _stream_order(sort: str | None) -> list[Any]:
 
 
 def _stream(row: Any) -> Stream:
-    return Stream(row.id, row.dataset_id, UpdateMethod(row.update_method), _aware(row.created_at),  # type: ignore[arg-type]
-                  _aware(row.modified_at))  # type: ignore[arg-type]
+    return Stream(
+        row.id,
+        row.dataset_id,
+        UpdateMethod(row.update_method),
+        _aware(row.created_at),
+        _aware(row.modified_at),
+    )
 
 
 def _execution(row: Any) -> Execution:
@@ -236,8 +283,8 @@ def _execution(row: Any) -> Execution:
         stream_id=row.stream_id,
         state=ExecutionState(row.state),
         update_method=UpdateMethod(row.update_method),
-        created_at=_aware(row.created_at),  # type: ignore[arg-type]
-        modified_at=_aware(row.modified_at),  # type: ignore[arg-type]
+        created_at=_aware(row.created_at),
+        modified_at=_aware(row.modified_at),
         ended_at=_aware(row.ended_at),
         commit_key=row.commit_key,
         rows=row.rows,
@@ -247,5 +294,13 @@ def _execution(row: Any) -> Execution:
 
 
 def _part(row: Any) -> Part:
-    return Part(row.execution_id, row.part, PartState(row.state), row.path, row.rows, row.bytes, row.checksum,
-                row.error)
+    return Part(
+        row.execution_id,
+        row.part,
+        PartState(row.state),
+        row.path,
+        row.rows,
+        row.bytes,
+        row.checksum,
+        row.error,
+    )

@@ -1,8 +1,18 @@
-"""The one place that decides who may do what to which dataset.
+"""The one place that decides who may do what: ``AccessControl.decide(actor, action, dataset)``.
 
-``decide(actor, action, dataset)`` returns a ``Decision`` with a reason; ``require`` turns a
-refusal into an error. A dataset the actor may not even view answers 404, never 403, so that
-its existence does not leak. Routes and services call ``require``; nothing re-implements checks.
+Routes and services call ``require``; nothing re-implements a check. The rules:
+
+* An OAuth token reaches only what its scopes allow: ``data`` datasets and streams, ``user`` users,
+  groups and developer tokens, ``audit`` the activity log. Developer tokens carry every scope.
+* Roles (Domo's defaults): ``Admin`` may do everything and holds OWNER on every dataset;
+  ``Privileged`` and ``Editor`` may create datasets and streams; ``Participant`` sees only what is
+  shared with it. Managing users and groups and reading the activity log is for admins.
+* On a dataset, a user's level is the highest of its own grant and its active groups' grants:
+  CAN_VIEW (metadata, export, query) < CAN_EDIT (import, streams, executions) < CAN_SHARE (grant up
+  to one's own level) < CO_OWNER (delete, revoke anyone, policies) < OWNER.
+* A dataset the actor may not even view answers 404, never 403, so its existence does not leak.
+
+Nothing is cached: a revoke takes effect on the very next request.
 """
 
 from __future__ import annotations
@@ -10,19 +20,56 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from datagrove.domain import Actor, Dataset, Role
+from datagrove.catalog.permissions import PermissionCatalog
+from datagrove.domain import AccessLevel, Actor, Dataset, Role
 from datagrove.errors import Forbidden, NotFound
 
 
 class Action(enum.StrEnum):
+    # Not about one dataset.
     CREATE_DATASET = "create_dataset"
-    LIST = "list_datasets"
-    VIEW = "view"  # metadata, export, query
-    EDIT = "edit"  # import, update metadata and schema
+    LIST_DATASETS = "list_datasets"
+    VIEW_PEOPLE = "view_people"
+    MANAGE_USERS = "manage_users"
+    MANAGE_GROUPS = "manage_groups"
+    READ_AUDIT = "read_audit"
+    MANAGE_OWN_TOKENS = "manage_own_tokens"
+    MANAGE_ANY_TOKENS = "manage_any_tokens"
+    # About one dataset (and its stream, executions and policies).
+    VIEW = "view"
+    EDIT = "edit"
+    SHARE = "share"
     DELETE = "delete"
+    REVOKE = "revoke"
+    MANAGE_POLICIES = "manage_policies"
 
+
+LIST = Action.LIST_DATASETS  # the name services used before sharing existed
+
+SCOPE_OF = {
+    Action.CREATE_DATASET: "data",
+    Action.LIST_DATASETS: "data",
+    Action.VIEW_PEOPLE: "user",
+    Action.MANAGE_USERS: "user",
+    Action.MANAGE_GROUPS: "user",
+    Action.READ_AUDIT: "audit",
+    Action.MANAGE_OWN_TOKENS: "user",
+    Action.MANAGE_ANY_TOKENS: "user",
+}
+
+LEVEL_NEEDED = {
+    Action.VIEW: AccessLevel.CAN_VIEW,
+    Action.EDIT: AccessLevel.CAN_EDIT,
+    Action.SHARE: AccessLevel.CAN_SHARE,
+    Action.DELETE: AccessLevel.CO_OWNER,
+    Action.REVOKE: AccessLevel.CO_OWNER,
+    Action.MANAGE_POLICIES: AccessLevel.CO_OWNER,
+}
 
 DATASET_CREATORS = frozenset({Role.ADMIN, Role.PRIVILEGED, Role.EDITOR})
+ADMIN_ONLY = frozenset(
+    {Action.MANAGE_USERS, Action.MANAGE_GROUPS, Action.READ_AUDIT, Action.MANAGE_ANY_TOKENS}
+)
 
 
 @dataclass(frozen=True)
@@ -31,32 +78,62 @@ class Decision:
     reason: str
 
 
-def decide(actor: Actor, action: Action, dataset: Dataset | None = None) -> Decision:
-    if not actor.has_scope("data"):
-        return Decision(False, "the token lacks the 'data' scope")
-    if action is Action.LIST:
-        return Decision(True, "anyone with the 'data' scope may list the datasets they can view")
-    if action is Action.CREATE_DATASET:
-        if actor.user.role in DATASET_CREATORS:
-            return Decision(True, f"role {actor.user.role} may create datasets")
-        return Decision(False, f"role {actor.user.role} may not create datasets")
-    if dataset is None:
-        raise ValueError(f"{action} needs a dataset")
-    if actor.user.role is Role.ADMIN:
-        return Decision(True, "admins may do anything")
-    if dataset.owner.id == actor.user.id:
-        return Decision(True, "owner")
-    return Decision(False, "no access to this dataset")
+class AccessControl:
+    def __init__(self, *, permissions: PermissionCatalog) -> None:
+        self._permissions = permissions
 
+    def level(self, actor: Actor, dataset: Dataset) -> AccessLevel | None:
+        """The actor's effective level on the dataset (None: no access at all)."""
+        if actor.user.role is Role.ADMIN:
+            return AccessLevel.OWNER
+        levels = self._permissions.levels(dataset.id, actor.user.id)
+        return max(levels, key=lambda level: level.rank) if levels else None
 
-def require(actor: Actor, action: Action, dataset: Dataset | None = None) -> None:
-    decision = decide(actor, action, dataset)
-    if decision.allowed:
-        return
-    if dataset is not None and not decide(actor, Action.VIEW, dataset).allowed:
-        raise NotFound(f"dataset {dataset.id} does not exist")
-    raise Forbidden(decision.reason)
+    def decide(self, actor: Actor, action: Action, dataset: Dataset | None = None) -> Decision:
+        scope = SCOPE_OF.get(action, "data")
+        if not actor.has_scope(scope):
+            return Decision(False, f"the token lacks the '{scope}' scope")
+        if action in LEVEL_NEEDED:
+            if dataset is None:
+                raise ValueError(f"{action} needs a dataset")
+            needed = LEVEL_NEEDED[action]
+            level = self.level(actor, dataset)
+            if level is not None and level.rank >= needed.rank:
+                return Decision(True, f"{level.value} on the dataset")
+            held = level.value if level else "no access"
+            return Decision(False, f"{action.value} needs {needed.value} on the dataset; you have {held}")
+        if actor.user.role is Role.ADMIN:
+            return Decision(True, "admins may do anything")
+        if action in ADMIN_ONLY:
+            return Decision(False, f"{action.value} is for admins")
+        if action is Action.CREATE_DATASET and actor.user.role not in DATASET_CREATORS:
+            return Decision(False, f"role {actor.user.role.value} may not create datasets")
+        return Decision(True, f"role {actor.user.role.value} may {action.value}")
 
+    def require(self, actor: Actor, action: Action, dataset: Dataset | None = None) -> None:
+        """Raise unless allowed: 404 when the actor may not even view the dataset, else 403."""
+        decision = self.decide(actor, action, dataset)
+        if decision.allowed:
+            return
+        if dataset is not None and not self.decide(actor, Action.VIEW, dataset).allowed:
+            raise NotFound(f"dataset {dataset.id} does not exist")
+        raise Forbidden(decision.reason)
 
-def can_view(actor: Actor, dataset: Dataset) -> bool:
-    return decide(actor, Action.VIEW, dataset).allowed
+    def can_grant(self, actor: Actor, dataset: Dataset, level: AccessLevel) -> Decision:
+        """Sharing: CAN_SHARE or more, and never a level above one's own."""
+        own = self.level(actor, dataset)
+        if own is None or own.rank < AccessLevel.CAN_SHARE.rank:
+            return Decision(False, "sharing needs CAN_SHARE on the dataset")
+        if level.rank > own.rank:
+            return Decision(False, f"you hold {own.value} and cannot grant {level.value}")
+        return Decision(True, f"{own.value} may grant {level.value}")
+
+    def sees_all_rows(self, actor: Actor, dataset: Dataset) -> bool:
+        """Row-level policies bind everyone below CO_OWNER when the dataset has PDP enabled."""
+        if not dataset.pdp_enabled:
+            return True
+        level = self.level(actor, dataset)
+        return level is not None and level.rank >= AccessLevel.CO_OWNER.rank
+
+    def group_ids(self, actor: Actor) -> list[int]:
+        return self._permissions.group_ids(actor.user.id)

@@ -12,7 +12,9 @@ from typing import Any
 from datagrove.catalog.repository import Catalog, utcnow
 from datagrove.catalog.streams import StreamCatalog
 from datagrove.domain import Actor, Dataset, Role, UpdateMethod
-from datagrove.services.access import Action, can_view, require
+from datagrove.services.access import AccessControl, Action
+from datagrove.services.audit import AuditLog
+from datagrove.services.policies import PolicyService
 from datagrove.tables.csv_ingest import csv_to_parquet
 from datagrove.tables.store import TableStore
 from datagrove.tables.types import Column, validate_schema
@@ -23,7 +25,20 @@ MAX_PAGE = 50
 
 
 class DatasetService:
-    def __init__(self, *, catalog: Catalog, streams: StreamCatalog, store: TableStore, ingest_threads: int) -> None:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        streams: StreamCatalog,
+        store: TableStore,
+        access: AccessControl,
+        policies: PolicyService,
+        audit: AuditLog,
+        ingest_threads: int,
+    ) -> None:
+        self._access = access
+        self._policies = policies
+        self._audit = audit
         self._catalog = catalog
         self._streams = streams
         self._store = store
@@ -40,7 +55,7 @@ class DatasetService:
     ) -> Dataset:
         """A new, empty dataset owned by ``actor``, with its Iceberg table and its stream (pydomo's
         ``ds_update`` finds a dataset's stream by searching for it, whichever API created it)."""
-        require(actor, Action.CREATE_DATASET)
+        self._access.require(actor, Action.CREATE_DATASET)
         validate_schema(list(columns))
         dataset_id = str(uuid.uuid4())
         # The table first: a crash after it leaves an unreferenced table, never a dataset without one.
@@ -60,22 +75,21 @@ class DatasetService:
 
     def get(self, *, actor: Actor, dataset_id: str, action: Action = Action.VIEW) -> Dataset:
         dataset = self._catalog.get_dataset(dataset_id)
-        require(actor, action, dataset)
+        self._access.require(actor, action, dataset)
         return dataset
 
     def list_datasets(
         self, *, actor: Actor, limit: int, offset: int, name_like: str | None = None, sort: str | None = None
     ) -> list[Dataset]:
-        require(actor, Action.LIST)
+        self._access.require(actor, Action.LIST_DATASETS)
         limit = max(0, min(limit, MAX_PAGE))
         offset = max(0, offset)
-        # Until sharing exists, a non-admin sees exactly the datasets they own: filtering in the
-        # query (not after it) keeps pages full and offsets right.
-        owner = None if actor.user.role is Role.ADMIN else actor.user.id
+        # Filtering in the query (not after it) keeps pages full and offsets right.
+        visible_to = None if actor.user.role is Role.ADMIN else actor.user.id
         found = self._catalog.list_datasets(
-            limit=limit, offset=offset, name_like=name_like, sort=sort, owner_id=owner
+            limit=limit, offset=offset, name_like=name_like, sort=sort, visible_to=visible_to
         )
-        return [d for d in found if can_view(actor, d)]
+        return found
 
     def update(self, *, actor: Actor, dataset_id: str, changes: dict[str, Any]) -> Dataset:
         """Apply ``changes`` (name, description, columns, owner_id, pdp_enabled); a schema change keeps
@@ -134,4 +148,12 @@ class DatasetService:
 
     def export_csv(self, *, actor: Actor, dataset_id: str, include_header: bool) -> Iterator[bytes]:
         dataset = self.get(actor=actor, dataset_id=dataset_id)
-        return self._store.export_csv(dataset_id, dataset.columns, include_header=include_header)
+        self._audit.record(
+            actor, "dataset.export", object_type="DATASET", object_id=dataset.id, object_name=dataset.name
+        )
+        return self._store.export_csv(
+            dataset_id,
+            dataset.columns,
+            include_header=include_header,
+            row_filter=self._policies.row_filter(actor, dataset),
+        )

@@ -10,7 +10,10 @@ from typing import Any
 import pyarrow as pa
 
 from datagrove.domain import Actor
+from datagrove.errors import DatagroveError
+from datagrove.services.audit import AuditLog
 from datagrove.services.datasets import DatasetService
+from datagrove.services.policies import PolicyService
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.sql_translate import translate
 from datagrove.tables.store import TableStore
@@ -27,16 +30,52 @@ class QueryResult:
 
 
 class QueryService:
-    def __init__(self, *, datasets: DatasetService, store: TableStore, limits: QueryLimits) -> None:
+    def __init__(
+        self,
+        *,
+        datasets: DatasetService,
+        store: TableStore,
+        policies: PolicyService,
+        audit: AuditLog,
+        limits: QueryLimits,
+    ) -> None:
         self._datasets = datasets
+        self._policies = policies
+        self._audit = audit
         self._store = store
         self._limits = limits
 
     def execute(self, *, actor: Actor, dataset_id: str, sql: str) -> QueryResult:
         started = time.monotonic()
         dataset = self._datasets.get(actor=actor, dataset_id=dataset_id)
-        translated = translate(sql, dataset_names=[dataset.id])
-        table = self._store.query(dataset.id, dataset.columns, translated, self._limits)
+        try:
+            translated = translate(sql, dataset_names=[dataset.id])
+            table = self._store.query(
+                dataset.id,
+                dataset.columns,
+                translated,
+                self._limits,
+                self._policies.row_filter(actor, dataset),
+            )
+        except DatagroveError as exc:
+            self._audit.record(
+                actor,
+                "dataset.query",
+                object_type="DATASET",
+                object_id=dataset.id,
+                object_name=dataset.name,
+                outcome="failure",
+                detail=f"{sql[:500]} -- {exc.message}",
+            )
+            raise
+        self._audit.record(
+            actor,
+            "dataset.query",
+            object_type="DATASET",
+            object_id=dataset.id,
+            object_name=dataset.name,
+            detail=sql[:1000],
+        )
         result = QueryResult(
             dataset_id=dataset.id,
             columns=list(table.column_names),

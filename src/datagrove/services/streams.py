@@ -24,9 +24,19 @@ from typing import Any
 from datagrove import crashpoints
 from datagrove.catalog.repository import Catalog, utcnow
 from datagrove.catalog.streams import StreamCatalog
-from datagrove.domain import Actor, Dataset, Execution, ExecutionState, Part, PartState, Role, Stream, UpdateMethod
+from datagrove.domain import (
+    Actor,
+    Dataset,
+    Execution,
+    ExecutionState,
+    Part,
+    PartState,
+    Role,
+    Stream,
+    UpdateMethod,
+)
 from datagrove.errors import BadRequest, Conflict, DatagroveError, InvalidCsv, NotFound
-from datagrove.services.access import Action, require
+from datagrove.services.access import AccessControl, Action
 from datagrove.services.datasets import DatasetService
 from datagrove.tables.csv_ingest import csv_to_parquet
 from datagrove.tables.store import TableStore
@@ -60,6 +70,7 @@ class StreamService:
         streams: StreamCatalog,
         store: TableStore,
         datasets: DatasetService,
+        access: AccessControl,
         ingest_threads: int,
         idle_timeout_seconds: float,
     ) -> None:
@@ -67,6 +78,7 @@ class StreamService:
         self._streams = streams
         self._store = store
         self._datasets = datasets
+        self._access = access
         self._ingest_threads = ingest_threads
         self._idle_timeout = idle_timeout_seconds
 
@@ -99,7 +111,7 @@ class StreamService:
         dataset_name: str | None = None,
         owner_id: int | None = None,
     ) -> list[StreamView]:
-        require(actor, Action.LIST)
+        self._access.require(actor, Action.LIST_DATASETS)
         streams = self._streams.list_streams(
             limit=max(0, min(limit, MAX_STREAM_PAGE)),
             offset=max(0, offset),
@@ -145,7 +157,9 @@ class StreamService:
 
     # --- executions -----------------------------------------------------------------------------
 
-    def create_execution(self, *, actor: Actor, stream_id: int, update_method: UpdateMethod | None) -> Execution:
+    def create_execution(
+        self, *, actor: Actor, stream_id: int, update_method: UpdateMethod | None
+    ) -> Execution:
         view = self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
         execution, aborted = self._streams.create_execution(
             stream_id=stream_id, update_method=update_method or view.stream.update_method
@@ -160,11 +174,20 @@ class StreamService:
 
     def list_executions(self, *, actor: Actor, stream_id: int, limit: int, offset: int) -> list[Execution]:
         self.get(actor=actor, stream_id=stream_id)
-        return self._streams.list_executions(stream_id, limit=max(0, min(limit, MAX_STREAM_PAGE)), offset=max(0, offset))
+        return self._streams.list_executions(
+            stream_id, limit=max(0, min(limit, MAX_STREAM_PAGE)), offset=max(0, offset)
+        )
 
     def upload_part(
-        self, *, actor: Actor, stream_id: int, execution_id: int, part_number: int, csv_path: Path,
-        received_bytes: int, checksum: str,
+        self,
+        *,
+        actor: Actor,
+        stream_id: int,
+        execution_id: int,
+        part_number: int,
+        csv_path: Path,
+        received_bytes: int,
+        checksum: str,
     ) -> UploadedPart:
         """Validate part ``part_number`` against the schema and stage it as Parquet, replacing an
         earlier upload of the same number. A bad part answers 400 naming part, line, column and
@@ -173,21 +196,41 @@ class StreamService:
         view = self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
         execution = self._streams.get_execution(stream_id, execution_id)
         if execution.state is not ExecutionState.ACTIVE:
-            raise Conflict(f"execution {execution_id} is {execution.state.value}; parts can no longer be uploaded")
+            raise Conflict(
+                f"execution {execution_id} is {execution.state.value}; parts can no longer be uploaded"
+            )
         if part_number < 0:
             raise BadRequest("part ids are non-negative integers")
         if csv_path.stat().st_size == 0:
             raise BadRequest(f"part {part_number} is empty")
-        target = self._store.execution_dir(execution_id) / f"part-{part_number:012d}-{uuid.uuid4().hex[:8]}.parquet"
+        target = (
+            self._store.execution_dir(execution_id)
+            / f"part-{part_number:012d}-{uuid.uuid4().hex[:8]}.parquet"
+        )
         try:
             ingested = csv_to_parquet(
-                csv_path, target, view.dataset.columns, threads=self._ingest_threads, label=f"part {part_number}"
+                csv_path,
+                target,
+                view.dataset.columns,
+                threads=self._ingest_threads,
+                label=f"part {part_number}",
             )
         except InvalidCsv as exc:
-            failed = Part(execution_id, part_number, PartState.FAILED, None, 0, received_bytes, checksum, exc.message)
+            failed = Part(
+                execution_id, part_number, PartState.FAILED, None, 0, received_bytes, checksum, exc.message
+            )
             self._discard_replaced(self._streams.record_part(failed))
             raise
-        part = Part(execution_id, part_number, PartState.READY, str(target), ingested.rows, received_bytes, checksum, None)
+        part = Part(
+            execution_id,
+            part_number,
+            PartState.READY,
+            str(target),
+            ingested.rows,
+            received_bytes,
+            checksum,
+            None,
+        )
         try:
             replaced = self._streams.record_part(part)
         except BaseException:
@@ -213,7 +256,10 @@ class StreamService:
                 )
             commit_key = f"{time.time_ns():020d}-e{execution_id}"
             if not self._streams.transition(
-                execution_id, from_states=(ExecutionState.ACTIVE,), to=ExecutionState.COMMITTING, commit_key=commit_key
+                execution_id,
+                from_states=(ExecutionState.ACTIVE,),
+                to=ExecutionState.COMMITTING,
+                commit_key=commit_key,
             ):
                 return self.commit(actor=actor, stream_id=stream_id, execution_id=execution_id)  # lost a race
             execution = self._streams.get_execution(stream_id, execution_id)
@@ -235,29 +281,45 @@ class StreamService:
             if exc.status >= 500:
                 raise  # possibly transient: stays COMMITTING, and a retried commit resumes it
             self._streams.transition(
-                execution.id, from_states=(ExecutionState.COMMITTING,), to=ExecutionState.ERROR, error=exc.message
+                execution.id,
+                from_states=(ExecutionState.COMMITTING,),
+                to=ExecutionState.ERROR,
+                error=exc.message,
             )
             self._store.discard_execution(execution.id)
             raise Conflict(f"commit failed: {exc.message}") from exc
         except ValueError as exc:  # pyiceberg: the staged files no longer fit the table's schema
             self._streams.transition(
-                execution.id, from_states=(ExecutionState.COMMITTING,), to=ExecutionState.ERROR, error=str(exc)
+                execution.id,
+                from_states=(ExecutionState.COMMITTING,),
+                to=ExecutionState.ERROR,
+                error=str(exc),
             )
             self._store.discard_execution(execution.id)
             raise Conflict(f"commit failed: the parts no longer fit the dataset's schema ({exc})") from exc
         crashpoints.reached(crashpoints.COMMIT_LANDED)
         rows = sum(p.rows for p in parts)
         self._streams.transition(
-            execution.id, from_states=(ExecutionState.COMMITTING,), to=ExecutionState.SUCCESS,
-            rows=rows, bytes=sum(p.bytes for p in parts),
+            execution.id,
+            from_states=(ExecutionState.COMMITTING,),
+            to=ExecutionState.SUCCESS,
+            rows=rows,
+            bytes=sum(p.bytes for p in parts),
         )
         self._catalog.update_dataset(dataset.id, row_count=result.total_rows, data_updated_at=utcnow())
         self._store.discard_execution(execution.id)
         log.info(
             "execution committed",
-            extra={"fields": {"execution": execution.id, "dataset": dataset.id, "parts": len(parts), "rows": rows,
-                              "method": execution.update_method.value,
-                              "ms": round((time.monotonic() - started) * 1000, 1)}},
+            extra={
+                "fields": {
+                    "execution": execution.id,
+                    "dataset": dataset.id,
+                    "parts": len(parts),
+                    "rows": rows,
+                    "method": execution.update_method.value,
+                    "ms": round((time.monotonic() - started) * 1000, 1),
+                }
+            },
         )
         return self._streams.get_execution(execution.stream_id, execution.id)
 

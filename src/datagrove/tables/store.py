@@ -125,7 +125,12 @@ class TableStore:
     # --- writes ---------------------------------------------------------------------------------
 
     def commit_files(
-        self, dataset_id: str, files: Sequence[Path], *, replace: bool, commit_key: str | None = None,
+        self,
+        dataset_id: str,
+        files: Sequence[Path],
+        *,
+        replace: bool,
+        commit_key: str | None = None,
         commit_ns: int | None = None,
     ) -> CommitResult:
         """Move staged Parquet ``files`` (in order) into the table and commit them in one transaction.
@@ -153,7 +158,9 @@ class TableStore:
                 raise DatagroveError(f"staged file {source.name} is missing")
         crashpoints.reached(crashpoints.COMMIT_FILES_PLACED)
         try:
-            self._commit_with_retry(dataset_id, [p.as_uri() for p in placed], replace=replace, commit_key=commit_key)
+            self._commit_with_retry(
+                dataset_id, [p.as_uri() for p in placed], replace=replace, commit_key=commit_key
+            )
         except BaseException:
             if not _committed(self._table(dataset_id), commit_key):
                 for path in placed:
@@ -249,8 +256,9 @@ class TableStore:
         paths = [_local_path(task.file.file_path).as_posix() for task in table.scan().plan_files()]
         return sorted(paths, key=lambda p: os.path.basename(p))
 
-    def view_sql(self, columns: Sequence[Column], files: Sequence[str]) -> str:
-        """A SELECT of ``columns`` over ``files`` (or no rows when there are none)."""
+    def view_sql(self, columns: Sequence[Column], files: Sequence[str], row_filter: str | None = None) -> str:
+        """A SELECT of ``columns`` over ``files`` (no rows when there are none), keeping only the rows
+        that ``row_filter`` (a predicate over the columns, e.g. a row-level policy) allows."""
         if not columns:
             return "SELECT NULL AS _empty WHERE false"
         if not files:
@@ -258,16 +266,29 @@ class TableStore:
             return f"SELECT {casts} WHERE false"
         names = ", ".join(quote_identifier(c.name) for c in columns)
         listed = ", ".join(quote_literal(f) for f in files)
-        return f"SELECT {names} FROM read_parquet([{listed}])"
+        where = f" WHERE ({row_filter})" if row_filter is not None else ""
+        return f"SELECT {names} FROM read_parquet([{listed}]){where}"
 
-    def query(self, dataset_id: str, columns: Sequence[Column], sql: str, limits: QueryLimits) -> pa.Table:
+    def query(
+        self,
+        dataset_id: str,
+        columns: Sequence[Column],
+        sql: str,
+        limits: QueryLimits,
+        row_filter: str | None = None,
+    ) -> pa.Table:
         """Run translated user ``sql`` in the sandbox over the current snapshot; it sees only the
         view ``"dataset"`` and may read only that snapshot's files."""
         files = self.current_files(dataset_id)
-        return run_query(sql, view_sql=self.view_sql(columns, files), files=files, limits=limits)
+        return run_query(sql, view_sql=self.view_sql(columns, files, row_filter), files=files, limits=limits)
 
     def export_csv(
-        self, dataset_id: str, columns: Sequence[Column], *, include_header: bool
+        self,
+        dataset_id: str,
+        columns: Sequence[Column],
+        *,
+        include_header: bool,
+        row_filter: str | None = None,
     ) -> Iterator[bytes]:
         """The dataset as CSV (UTF-8, nulls as empty fields, one format per column), in chunks.
 
@@ -276,7 +297,10 @@ class TableStore:
         """
         files = self.current_files(dataset_id)
         return self._export_batches(
-            self.view_sql(columns, files), columns, has_rows=bool(files), include_header=include_header
+            self.view_sql(columns, files, row_filter),
+            columns,
+            has_rows=bool(files),
+            include_header=include_header,
         )
 
     def _export_batches(
@@ -291,9 +315,9 @@ class TableStore:
             con.execute(f"CREATE TEMP VIEW export_source AS {view_sql}")
             formats = _datetime_formats(con, columns) if has_rows else {}
             selects = ", ".join(_export_expression(c, formats) for c in columns)
-            reader: pa.RecordBatchReader = con.sql(
-                f"SELECT {selects} FROM export_source"
-            ).to_arrow_reader(EXPORT_BATCH_ROWS)
+            reader: pa.RecordBatchReader = con.sql(f"SELECT {selects} FROM export_source").to_arrow_reader(
+                EXPORT_BATCH_ROWS
+            )
             for batch in reader:
                 if batch.num_rows:
                     yield _csv_bytes(pa.Table.from_batches([batch]).rename_columns(names), header=False)
@@ -345,7 +369,8 @@ def _datetime_formats(con: duckdb.DuckDBPyConnection, columns: Sequence[Column])
     if not stamps:
         return {}
     checks = ", ".join(f"bool_or(epoch_us({quote_identifier(c.name)}) % 1000000 <> 0)" for c in stamps)
-    flags = con.execute(f"SELECT {checks} FROM export_source").fetchone() or tuple(False for _ in stamps)
+    rows = con.sql(f"SELECT {checks} FROM export_source").fetchall()
+    flags = rows[0] if rows else tuple(False for _ in stamps)
     return {
         c.name: "%Y-%m-%dT%H:%M:%S.%f" if flag else "%Y-%m-%dT%H:%M:%S"
         for c, flag in zip(stamps, flags, strict=True)

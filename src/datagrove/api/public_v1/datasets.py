@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -114,17 +115,25 @@ async def import_data(dataset_id: str, request: Request, actor: Actor = Depends(
 
 
 @router.get("/{dataset_id}/data")
-def export_data(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+async def export_data(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     include_header = request.query_params.get("includeHeader", "false").lower() == "true"
-    chunks = request.app.state.services.datasets.export_csv(
-        actor=actor, dataset_id=dataset_id, include_header=include_header
+    chunks = await run_in_threadpool(
+        request.app.state.services.datasets.export_csv,
+        actor=actor,
+        dataset_id=dataset_id,
+        include_header=include_header,
     )
+    # Produce the first chunk before answering: an error there is still a clean JSON error, whereas
+    # one after the headers are sent can only cut the response short.
+    first = await run_in_threadpool(next, chunks, b"")
     headers = {}
     file_name = request.query_params.get("fileName")
     if file_name:
         safe = "".join(ch for ch in file_name if ch.isalnum() or ch in "._- ") or "export.csv"
         headers["Content-Disposition"] = f'attachment; filename="{safe}"'
-    return StreamingResponse(chunks, media_type="text/csv;charset=UTF-8", headers=headers)
+    return StreamingResponse(
+        itertools.chain([first], chunks), media_type="text/csv;charset=UTF-8", headers=headers
+    )
 
 
 @router.post("/query/execute/{dataset_id}")

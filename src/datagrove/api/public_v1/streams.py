@@ -80,7 +80,9 @@ def search_streams(request: Request, actor: Actor = Depends(current_actor)) -> R
 
 
 def get_stream(stream_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
-    return json_response(render.stream(request.app.state.services.streams.get(actor=actor, stream_id=stream_id)))
+    return json_response(
+        render.stream(request.app.state.services.streams.get(actor=actor, stream_id=stream_id))
+    )
 
 
 async def update_stream(stream_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
@@ -100,7 +102,9 @@ def delete_stream(stream_id: int, request: Request, actor: Actor = Depends(curre
     return empty(204)
 
 
-async def create_execution(stream_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+async def create_execution(
+    stream_id: int, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
     body = await json_object(request, required=False)
     execution = await run_in_threadpool(
         request.app.state.services.streams.create_execution,
@@ -114,18 +118,25 @@ async def create_execution(stream_id: int, request: Request, actor: Actor = Depe
 def list_executions(stream_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     query = request.query_params
     executions = request.app.state.services.streams.list_executions(
-        actor=actor, stream_id=stream_id, limit=int_param(query, "limit", 50), offset=int_param(query, "offset", 0)
+        actor=actor,
+        stream_id=stream_id,
+        limit=int_param(query, "limit", 50),
+        offset=int_param(query, "offset", 0),
     )
     return json_response([render.execution(e) for e in executions])
 
 
 async def abort_current(stream_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     await json_object(request, required=False)
-    await run_in_threadpool(request.app.state.services.streams.abort_current, actor=actor, stream_id=stream_id)
+    await run_in_threadpool(
+        request.app.state.services.streams.abort_current, actor=actor, stream_id=stream_id
+    )
     return empty(204)
 
 
-def get_execution(stream_id: int, execution_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+def get_execution(
+    stream_id: int, execution_id: int, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
     execution = request.app.state.services.streams.get_execution(
         actor=actor, stream_id=stream_id, execution_id=execution_id
     )
@@ -137,10 +148,14 @@ async def upload_part(
 ) -> Response:
     services = request.app.state.services
     # Refuse early (before reading a large body) when the stream, the execution or access is wrong.
-    await run_in_threadpool(services.streams.get_execution, actor=actor, stream_id=stream_id, execution_id=execution_id)
+    await run_in_threadpool(
+        services.streams.get_execution, actor=actor, stream_id=stream_id, execution_id=execution_id
+    )
     with services.datasets.staging_area() as area:
         upload = StagedUpload(
-            area / f"part-{part_id}.csv", gzip_hint=gzip_hinted(request), max_bytes=request.app.state.settings.max_upload_bytes
+            area / f"part-{part_id}.csv",
+            gzip_hint=gzip_hinted(request),
+            max_bytes=request.app.state.settings.max_upload_bytes,
         )
         await receive_upload(request, upload)
         uploaded = await run_in_threadpool(
@@ -156,7 +171,9 @@ async def upload_part(
     return json_response(render.execution(uploaded.execution, part=uploaded.part))
 
 
-async def commit(stream_id: int, execution_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+async def commit(
+    stream_id: int, execution_id: int, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
     await json_object(request, required=False)
     execution = await run_in_threadpool(
         request.app.state.services.streams.commit, actor=actor, stream_id=stream_id, execution_id=execution_id
@@ -164,7 +181,9 @@ async def commit(stream_id: int, execution_id: int, request: Request, actor: Act
     return json_response(render.execution(execution))
 
 
-async def abort(stream_id: int, execution_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+async def abort(
+    stream_id: int, execution_id: int, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
     await json_object(request, required=False)
     execution = await run_in_threadpool(
         request.app.state.services.streams.abort, actor=actor, stream_id=stream_id, execution_id=execution_id

@@ -19,7 +19,9 @@ def upgrade() -> None:
     op.create_table(
         "dg_streams",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
-        sa.Column("dataset_id", sa.String(36), sa.ForeignKey("dg_datasets.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "dataset_id", sa.String(36), sa.ForeignKey("dg_datasets.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("update_method", sa.String(16), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("modified_at", sa.DateTime(timezone=True), nullable=False),
@@ -28,7 +30,9 @@ def upgrade() -> None:
     op.create_table(
         "dg_executions",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
-        sa.Column("stream_id", sa.BigInteger, sa.ForeignKey("dg_streams.id", ondelete="CASCADE"), nullable=False),
+        sa.Column(
+            "stream_id", sa.BigInteger, sa.ForeignKey("dg_streams.id", ondelete="CASCADE"), nullable=False
+        ),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("update_method", sa.String(16), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -43,7 +47,10 @@ def upgrade() -> None:
     op.create_table(
         "dg_parts",
         sa.Column(
-            "execution_id", sa.BigInteger, sa.ForeignKey("dg_executions.id", ondelete="CASCADE"), primary_key=True
+            "execution_id",
+            sa.BigInteger,
+            sa.ForeignKey("dg_executions.id", ondelete="CASCADE"),
+            primary_key=True,
         ),
         sa.Column("part", sa.BigInteger, primary_key=True),
         sa.Column("state", sa.String(16), nullable=False),

@@ -1,0 +1,51 @@
+"""``AuditCatalog``: the append-only activity log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from datagrove.catalog import schema as t
+from datagrove.catalog.repository import _aware, utcnow
+from datagrove.domain import AuditEntry
+
+
+class AuditCatalog:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def append(self, **values: Any) -> None:
+        with self.engine.begin() as db:
+            db.execute(t.audit.insert().values(time=utcnow(), **values))
+
+    def entries(
+        self, *, start: datetime | None, end: datetime | None, user_id: int | None, limit: int, offset: int
+    ) -> list[AuditEntry]:
+        query = sa.select(t.audit)
+        if start is not None:
+            query = query.where(t.audit.c.time >= start)
+        if end is not None:
+            query = query.where(t.audit.c.time <= end)
+        if user_id is not None:
+            query = query.where(t.audit.c.actor_id == user_id)
+        query = query.order_by(t.audit.c.time.desc(), t.audit.c.id.desc()).limit(limit).offset(offset)
+        with self.engine.connect() as db:
+            return [_entry(row) for row in db.execute(query)]
+
+
+def _entry(row: Any) -> AuditEntry:
+    return AuditEntry(
+        id=row.id,
+        time=_aware(row.time),
+        actor_id=row.actor_id,
+        actor_name=row.actor_name,
+        action=row.action,
+        object_type=row.object_type,
+        object_id=row.object_id,
+        object_name=row.object_name,
+        outcome=row.outcome,
+        detail=row.detail,
+        ip_address=row.ip_address,
+    )

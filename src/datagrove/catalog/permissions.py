@@ -1,0 +1,86 @@
+"""``PermissionCatalog``: who holds which access level on which dataset, and group membership."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from datagrove.catalog import schema as t
+from datagrove.catalog.repository import utcnow
+from datagrove.catalog.visibility import grants_reaching, user_groups_query
+from datagrove.domain import AccessLevel, Grant, PrincipalType
+
+
+class PermissionCatalog:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def levels(self, dataset_id: str, user_id: int) -> list[AccessLevel]:
+        """Every level the user holds on the dataset, directly or through its active groups."""
+        p = t.dataset_permissions
+        query = sa.select(p.c.access_level).where(p.c.dataset_id == dataset_id, grants_reaching(user_id))
+        with self.engine.connect() as db:
+            return [AccessLevel(level) for level in db.execute(query).scalars()]
+
+    def group_ids(self, user_id: int) -> list[int]:
+        with self.engine.connect() as db:
+            return list(db.execute(user_groups_query(user_id)).scalars())
+
+    def grants(self, dataset_id: str) -> list[Grant]:
+        p = t.dataset_permissions
+        query = (
+            sa.select(p)
+            .where(p.c.dataset_id == dataset_id)
+            .order_by(p.c.principal_type.desc(), p.c.principal_id)
+        )
+        with self.engine.connect() as db:
+            return [_grant(row) for row in db.execute(query)]
+
+    def grant(self, grant: Grant, *, granted_by: int | None) -> None:
+        """Set the principal's level on the dataset (replacing any earlier one)."""
+        p = t.dataset_permissions
+        key = sa.and_(
+            p.c.dataset_id == grant.dataset_id,
+            p.c.principal_type == grant.principal_type.value,
+            p.c.principal_id == grant.principal_id,
+        )
+        with self.engine.begin() as db:
+            db.execute(p.delete().where(key))
+            db.execute(
+                p.insert().values(
+                    dataset_id=grant.dataset_id,
+                    principal_type=grant.principal_type.value,
+                    principal_id=grant.principal_id,
+                    access_level=grant.level.value,
+                    granted_by=granted_by,
+                    granted_at=utcnow(),
+                )
+            )
+
+    def revoke(self, dataset_id: str, principal_type: PrincipalType, principal_id: int) -> bool:
+        """Remove the principal's grant; refuses (returns False) to remove the last OWNER."""
+        p = t.dataset_permissions
+        key = sa.and_(
+            p.c.dataset_id == dataset_id,
+            p.c.principal_type == principal_type.value,
+            p.c.principal_id == principal_id,
+        )
+        with self.engine.begin() as db:
+            level = db.execute(sa.select(p.c.access_level).where(key)).scalar()
+            if level == AccessLevel.OWNER.value:
+                owners = db.execute(
+                    sa.select(sa.func.count()).where(
+                        p.c.dataset_id == dataset_id, p.c.access_level == AccessLevel.OWNER.value
+                    )
+                ).scalar_one()
+                if owners <= 1:
+                    return False
+            db.execute(p.delete().where(key))
+        return True
+
+
+def _grant(row: Any) -> Grant:
+    return Grant(
+        row.dataset_id, PrincipalType(row.principal_type), row.principal_id, AccessLevel(row.access_level)
+    )
