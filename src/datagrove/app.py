@@ -89,6 +89,7 @@ def build_services(settings: Settings) -> Services:
         streams=stream_catalog,
         store=store,
         access=access,
+        permissions=permissions,
         policies=policies,
         audit=audit,
         ingest_threads=settings.ingest_threads,
@@ -99,6 +100,7 @@ def build_services(settings: Settings) -> Services:
         store=store,
         datasets=datasets,
         access=access,
+        audit=audit,
         ingest_threads=settings.ingest_threads,
         idle_timeout_seconds=settings.execution_idle_timeout_seconds,
     )

@@ -11,7 +11,8 @@ from typing import Any
 
 from datagrove.catalog.repository import Catalog, utcnow
 from datagrove.catalog.streams import StreamCatalog
-from datagrove.domain import Actor, Dataset, Role, UpdateMethod
+from datagrove.catalog.permissions import PermissionCatalog
+from datagrove.domain import AccessLevel, Actor, Dataset, Grant, PrincipalType, Role, UpdateMethod
 from datagrove.services.access import AccessControl, Action
 from datagrove.services.audit import AuditLog
 from datagrove.services.policies import PolicyService
@@ -32,11 +33,13 @@ class DatasetService:
         streams: StreamCatalog,
         store: TableStore,
         access: AccessControl,
+        permissions: PermissionCatalog,
         policies: PolicyService,
         audit: AuditLog,
         ingest_threads: int,
     ) -> None:
         self._access = access
+        self._permissions = permissions
         self._policies = policies
         self._audit = audit
         self._catalog = catalog
@@ -61,7 +64,7 @@ class DatasetService:
         # The table first: a crash after it leaves an unreferenced table, never a dataset without one.
         self._store.create_table(dataset_id, columns)
         try:
-            return self._catalog.create_dataset(
+            dataset = self._catalog.create_dataset(
                 dataset_id=dataset_id,
                 name=name,
                 description=description,
@@ -72,6 +75,10 @@ class DatasetService:
         except BaseException:
             self._store.drop_table(dataset_id)
             raise
+        self._audit.record(
+            actor, "dataset.create", object_type="DATASET", object_id=dataset.id, object_name=name
+        )
+        return dataset
 
     def get(self, *, actor: Actor, dataset_id: str, action: Action = Action.VIEW) -> Dataset:
         dataset = self._catalog.get_dataset(dataset_id)
@@ -95,15 +102,31 @@ class DatasetService:
         """Apply ``changes`` (name, description, columns, owner_id, pdp_enabled); a schema change keeps
         the rows, casting columns whose type changed."""
         dataset = self.get(actor=actor, dataset_id=dataset_id, action=Action.EDIT)
-        if "owner_id" in changes:
+        if "pdp_enabled" in changes and changes["pdp_enabled"] != dataset.pdp_enabled:
+            self._access.require(actor, Action.MANAGE_POLICIES, dataset)
+        if "owner_id" in changes and changes["owner_id"] != dataset.owner.id:
+            self._access.require(actor, Action.REVOKE, dataset)  # a transfer is for owners and co-owners
             self._catalog.get_user(changes["owner_id"])  # NotFound for an unknown owner
+            self._permissions.grant(
+                Grant(dataset_id, PrincipalType.USER, changes["owner_id"], AccessLevel.OWNER),
+                granted_by=actor.user.id,
+            )
         if "columns" in changes:
             columns = list(changes["columns"])
             validate_schema(columns)
             if tuple(columns) != dataset.columns:
                 result = self._store.change_schema(dataset_id, dataset.columns, columns)
                 changes = {**changes, "row_count": result.total_rows}
-        return self._catalog.update_dataset(dataset_id, **changes)
+        updated = self._catalog.update_dataset(dataset_id, **changes)
+        self._audit.record(
+            actor,
+            "dataset.update",
+            object_type="DATASET",
+            object_id=dataset_id,
+            object_name=updated.name,
+            detail=", ".join(sorted(changes)),
+        )
+        return updated
 
     def delete(self, *, actor: Actor, dataset_id: str) -> None:
         self.get(actor=actor, dataset_id=dataset_id, action=Action.DELETE)
@@ -112,6 +135,7 @@ class DatasetService:
                 self._store.discard_execution(execution_id)
         self._catalog.delete_dataset(dataset_id)
         self._store.drop_table(dataset_id)
+        self._audit.record(actor, "dataset.delete", object_type="DATASET", object_id=dataset_id)
 
     # --- data -----------------------------------------------------------------------------------
 
@@ -131,6 +155,14 @@ class DatasetService:
         result = self._store.commit_files(dataset_id, [ingested.path], replace=method is UpdateMethod.REPLACE)
         updated = self._catalog.update_dataset(
             dataset_id, row_count=result.total_rows, data_updated_at=utcnow()
+        )
+        self._audit.record(
+            actor,
+            "dataset.import",
+            object_type="DATASET",
+            object_id=dataset_id,
+            object_name=dataset.name,
+            detail=f"{method.value}, {ingested.rows} rows",
         )
         log.info(
             "dataset import",

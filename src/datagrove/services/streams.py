@@ -37,6 +37,7 @@ from datagrove.domain import (
 )
 from datagrove.errors import BadRequest, Conflict, DatagroveError, InvalidCsv, NotFound
 from datagrove.services.access import AccessControl, Action
+from datagrove.services.audit import AuditLog
 from datagrove.services.datasets import DatasetService
 from datagrove.tables.csv_ingest import csv_to_parquet
 from datagrove.tables.store import TableStore
@@ -71,6 +72,7 @@ class StreamService:
         store: TableStore,
         datasets: DatasetService,
         access: AccessControl,
+        audit: AuditLog,
         ingest_threads: int,
         idle_timeout_seconds: float,
     ) -> None:
@@ -79,6 +81,7 @@ class StreamService:
         self._store = store
         self._datasets = datasets
         self._access = access
+        self._audit = audit
         self._ingest_threads = ingest_threads
         self._idle_timeout = idle_timeout_seconds
 
@@ -147,13 +150,18 @@ class StreamService:
         view = self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
         if update_method is None:
             return view
-        return StreamView(self._streams.update_stream(stream_id, update_method=update_method), view.dataset)
+        updated = self._streams.update_stream(stream_id, update_method=update_method)
+        self._audit.record(
+            actor, "stream.update", object_type="STREAM", object_id=stream_id, detail=update_method.value
+        )
+        return StreamView(updated, view.dataset)
 
     def delete(self, *, actor: Actor, stream_id: int) -> None:
         """Delete the stream and its executions; its dataset stays."""
         self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
         for execution_id in {p.execution_id for p in self._streams.delete_stream(stream_id)}:
             self._store.discard_execution(execution_id)
+        self._audit.record(actor, "stream.delete", object_type="STREAM", object_id=stream_id)
 
     # --- executions -----------------------------------------------------------------------------
 
@@ -263,7 +271,16 @@ class StreamService:
             ):
                 return self.commit(actor=actor, stream_id=stream_id, execution_id=execution_id)  # lost a race
             execution = self._streams.get_execution(stream_id, execution_id)
-        return self._finish_commit(view.dataset, execution)
+        committed = self._finish_commit(view.dataset, execution)
+        self._audit.record(
+            actor,
+            "execution.commit",
+            object_type="DATASET",
+            object_id=view.dataset.id,
+            object_name=view.dataset.name,
+            detail=f"stream {stream_id} execution {execution_id}, {committed.rows} rows",
+        )
+        return committed
 
     def _finish_commit(self, dataset: Dataset, execution: Execution) -> Execution:
         started = time.monotonic()
@@ -329,6 +346,13 @@ class StreamService:
         if execution.state in (ExecutionState.SUCCESS, ExecutionState.COMMITTING):
             raise Conflict(f"execution {execution_id} is {execution.state.value} and cannot be aborted")
         self._abort(execution_id, "aborted by the client")
+        self._audit.record(
+            actor,
+            "execution.abort",
+            object_type="STREAM",
+            object_id=stream_id,
+            detail=f"execution {execution_id}",
+        )
         return self._streams.get_execution(stream_id, execution_id)
 
     def abort_current(self, *, actor: Actor, stream_id: int) -> None:
