@@ -130,7 +130,14 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     services = services or build_services(settings)
     # redirect_slashes off: pydomo POSTs to /v1/streams/ and requests turns a redirected POST into a GET.
     app = FastAPI(
-        title="Datagrove", version=__version__, redirect_slashes=False, lifespan=_lifespan(services)
+        title="Datagrove",
+        version=__version__,
+        redirect_slashes=False,
+        lifespan=_lifespan(services),
+        # No unauthenticated schema or docs pages: every endpoint but /oauth/token and /health needs a token.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.services = services
