@@ -138,3 +138,9 @@ def test_an_oversized_json_body_is_413(client):
 def test_errors_never_show_a_stack_trace(client, dataset):
     response = client.post(f"/v1/datasets/query/execute/{dataset}", json={"sql": "SELECT * FROM table WHERE"})
     assert "Traceback" not in response.text and "/" not in response.json()["message"].split(":")[0]
+
+
+def test_column_names_differing_only_in_case_are_refused(client):
+    schema = {"columns": [{"type": "LONG", "name": "Amount"}, {"type": "LONG", "name": "amount"}]}
+    response = client.post("/v1/datasets", json={"name": "case", "schema": schema})
+    assert response.status_code == 400 and "amount" in response.json()["message"].lower()

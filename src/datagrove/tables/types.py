@@ -106,11 +106,12 @@ class Column:
 
 
 def validate_schema(columns: list[Column]) -> None:
-    """Column names must be non-empty and distinct (an empty schema is allowed: Java SDKs send one)."""
+    """Column names must be non-empty and distinct ignoring case, since SQL cannot tell ``a`` from
+    ``A`` (an empty schema is allowed: the Java SDK sends one)."""
     seen: set[str] = set()
     for column in columns:
         if column.name == "":
             raise BadRequest("column names must not be empty")
-        if column.name in seen:
-            raise BadRequest(f"column name {column.name!r} appears more than once")
-        seen.add(column.name)
+        if column.name.lower() in seen:
+            raise BadRequest(f"column name {column.name!r} appears more than once (names are case-insensitive)")
+        seen.add(column.name.lower())
