@@ -447,7 +447,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     record = args.record if args.record is not None else args.scale >= 1
-    command = "./dg bench tpch_query " + " ".join(sys.argv[1:] if argv is None else argv)
+    arguments = " ".join(sys.argv[1:] if argv is None else argv)
 
     load_average = os.getloadavg()[0]  # other work on the machine skews every figure
     csv_path = lineitem_csv(args.scale)
@@ -524,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     agreed = ", ".join(answers[QUERIES[0].name])
 
     report = Report(
-        command=command,
+        arguments=arguments,
         scale=args.scale,
         runs=args.runs,
         pg_runs=args.pg_runs,
@@ -547,7 +547,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 @dataclass
 class Report:
-    command: str
+    arguments: str
     scale: float
     runs: int
     pg_runs: int
@@ -588,7 +588,7 @@ class Report:
         "server request",
         "query service",
         "run_query (open + run)",
-        "open locked DuckDB",
+        "open + close locked DuckDB",
         "Iceberg plan",
         "translate",
         "in-process DuckDB",
@@ -638,7 +638,8 @@ class Report:
     def markdown(self) -> str:
         return "\n\n".join(
             [
-                f"Command: `{self.command}` — {today()}  \n"
+                f"Command: `./dg bench tpch_query {self.arguments}` (or `.venv/bin/python "
+                f"bench/tpch_query.py {self.arguments}`) — {today()}  \n"
                 f"Machine: {machine()}; DuckDB {duckdb.__version__}; load average at the start "
                 f"{self.load_average:.1f}  \n"
                 f"Data: TPC-H lineitem SF{scale_label(self.scale)} from tpchgen-cli, {self.checksum}  \n"

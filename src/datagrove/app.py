@@ -21,20 +21,32 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from datagrove import __version__
 from datagrove.api import errors
 from datagrove.api.health import router as health_router
+from datagrove.api.product.accesstokens import router as product_tokens_router
+from datagrove.api.product.datasources import router as product_datasources_router
+from datagrove.api.product.query import router as product_query_router
+from datagrove.api.product.streams import router as product_streams_router
+from datagrove.api.public_v1.audit import router as audit_router
 from datagrove.api.public_v1.datasets import router as datasets_router
+from datagrove.api.public_v1.groups import router as groups_router
 from datagrove.api.public_v1.oauth import router as oauth_router
+from datagrove.api.public_v1.policies import router as policies_router
 from datagrove.api.public_v1.streams import router as streams_router
-from datagrove.catalog.database import make_engine, migrate
+from datagrove.api.public_v1.users import router as users_router
 from datagrove.catalog.audit import AuditCatalog
+from datagrove.catalog.database import make_engine, migrate
+from datagrove.catalog.people import PeopleCatalog
 from datagrove.catalog.permissions import PermissionCatalog
+from datagrove.catalog.policies import PolicyCatalog
 from datagrove.catalog.repository import Catalog
 from datagrove.catalog.streams import StreamCatalog
 from datagrove.services.access import AccessControl
 from datagrove.services.audit import AuditLog
 from datagrove.services.auth import Authenticator
 from datagrove.services.datasets import DatasetService
+from datagrove.services.people import PeopleService
 from datagrove.services.policies import PolicyService
 from datagrove.services.query import QueryService
+from datagrove.services.sharing import SharingService
 from datagrove.services.streams import StreamService
 from datagrove.settings import Settings
 from datagrove.tables.sandbox import QueryLimits
@@ -56,6 +68,8 @@ class Services:
     datasets: DatasetService
     streams: StreamService
     query: QueryService
+    people: PeopleService
+    sharing: SharingService
 
 
 def build_services(settings: Settings) -> Services:
@@ -73,17 +87,20 @@ def build_services(settings: Settings) -> Services:
     signing_key = settings.signing_key or catalog.server_key(
         "jwt_signing_key", default=secrets.token_urlsafe(48)
     )
+    stream_catalog = StreamCatalog(engine)
+    ingest_slots = threading.BoundedSemaphore(settings.resolved_ingest_concurrency)
+    permissions = PermissionCatalog(engine)
+    access = AccessControl(permissions=permissions)
+    audit = AuditLog(catalog=AuditCatalog(engine), access=access)
     auth = Authenticator(
         catalog=catalog,
         signing_key=signing_key,
         token_lifetime=settings.token_lifetime_seconds,
         customer=settings.customer,
+        access=access,
+        audit=audit,
     )
-    stream_catalog = StreamCatalog(engine)
-    permissions = PermissionCatalog(engine)
-    access = AccessControl(permissions=permissions)
-    audit = AuditLog(catalog=AuditCatalog(engine), access=access)
-    policies = PolicyService(catalog=catalog, access=access, audit=audit)
+    policies = PolicyService(catalog=catalog, policies=PolicyCatalog(engine), access=access, audit=audit)
     datasets = DatasetService(
         catalog=catalog,
         streams=stream_catalog,
@@ -93,6 +110,7 @@ def build_services(settings: Settings) -> Services:
         policies=policies,
         audit=audit,
         ingest_threads=settings.ingest_threads,
+        ingest_slots=ingest_slots,
     )
     streams = StreamService(
         catalog=catalog,
@@ -102,6 +120,7 @@ def build_services(settings: Settings) -> Services:
         access=access,
         audit=audit,
         ingest_threads=settings.ingest_threads,
+        ingest_slots=ingest_slots,
         idle_timeout_seconds=settings.execution_idle_timeout_seconds,
     )
     limits = QueryLimits(
@@ -123,6 +142,10 @@ def build_services(settings: Settings) -> Services:
         datasets=datasets,
         streams=streams,
         query=query,
+        people=PeopleService(catalog=catalog, people=PeopleCatalog(engine), access=access, audit=audit),
+        sharing=SharingService(
+            catalog=catalog, permissions=permissions, access=access, audit=audit, groups=PeopleCatalog(engine)
+        ),
     )
 
 
@@ -142,7 +165,16 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.services = services
     errors.install(app)
-    for router in (health_router, oauth_router, datasets_router, streams_router):
+    for router in (health_router, oauth_router, datasets_router, streams_router, users_router, groups_router):
+        app.include_router(router)
+    app.include_router(policies_router)
+    for router in (
+        audit_router,
+        product_datasources_router,
+        product_query_router,
+        product_streams_router,
+        product_tokens_router,
+    ):
         app.include_router(router)
     app.add_middleware(RequestLog)
     return app

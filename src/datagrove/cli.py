@@ -2,6 +2,12 @@
 
     datagrove serve [--host H] [--port P] [--data-dir D]
     datagrove user create --name N --email E [--role Admin|Privileged|Editor|Participant]
+    datagrove user list [--limit N] [--offset N]
+    datagrove user update --user-id U [--name N] [--email E] [--role R]
+    datagrove user delete --user-id U
+    datagrove group create --name N [--inactive] [--default]
+    datagrove group list
+    datagrove group add-user|remove-user --group-id G --user-id U
     datagrove client create --user-id U [--scopes "data user"] [--client-id ID] [--secret S]
     datagrove token create --user-id U [--name N] [--expires-days D]
     datagrove upload FILE.csv[.gz] --dataset ID|--stream ID [--parts N] [--parallel N] [--replace]
@@ -16,13 +22,15 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datagrove import logs
-from datagrove.domain import Role
+from datagrove.domain import Actor, Group, Role, User
 from datagrove.errors import DatagroveError
-from datagrove.services.auth import parse_scopes
 from datagrove.settings import Settings, load
+
+if TYPE_CHECKING:
+    from datagrove.services.people import Person
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -56,7 +64,78 @@ def create_user(args: argparse.Namespace) -> None:
     _print({"id": user.id, "name": user.name, "email": user.email, "role": user.role.value})
 
 
+def _operator() -> Actor:
+    """Whoever runs the CLI on the server acts as an admin; the activity log names them "CLI operator"."""
+    now = datetime.now(UTC)
+    return Actor(
+        user=User(0, "CLI operator", "cli@localhost", Role.ADMIN, now, now), scopes=None, credential="cli"
+    )
+
+
+def _person(person: Person) -> dict[str, Any]:
+    user = person.user
+    groups = [{"id": g.id, "name": g.name} for g in person.groups]
+    return {"id": user.id, "name": user.name, "email": user.email, "role": user.role.value, "groups": groups}
+
+
+def list_users(args: argparse.Namespace) -> None:
+    people = _services(args).people.list_users(actor=_operator(), limit=args.limit, offset=args.offset)
+    _print([_person(p) for p in people])
+
+
+def update_user(args: argparse.Namespace) -> None:
+    person = _services(args).people.update_user(
+        actor=_operator(),
+        user_id=args.user_id,
+        name=args.name,
+        email=args.email,
+        role=Role(args.role) if args.role else None,
+    )
+    _print(_person(person))
+
+
+def delete_user(args: argparse.Namespace) -> None:
+    _services(args).people.delete_user(actor=_operator(), user_id=args.user_id)
+    _print({"deleted": args.user_id})
+
+
+def _group(group: Group) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "active": group.active,
+        "default": group.default,
+        "memberCount": group.member_count,
+    }
+
+
+def create_group(args: argparse.Namespace) -> None:
+    group = _services(args).people.create_group(
+        actor=_operator(), name=args.name, active=not args.inactive, default=args.default
+    )
+    _print(_group(group))
+
+
+def list_groups(args: argparse.Namespace) -> None:
+    groups = _services(args).people.list_groups(actor=_operator(), limit=args.limit, offset=args.offset)
+    _print([_group(g) for g in groups])
+
+
+def add_group_user(args: argparse.Namespace) -> None:
+    people = _services(args).people
+    people.add_member(actor=_operator(), group_id=args.group_id, user_id=args.user_id)
+    _print(_group(people.get_group(actor=_operator(), group_id=args.group_id)))
+
+
+def remove_group_user(args: argparse.Namespace) -> None:
+    people = _services(args).people
+    people.remove_member(actor=_operator(), group_id=args.group_id, user_id=args.user_id)
+    _print(_group(people.get_group(actor=_operator(), group_id=args.group_id)))
+
+
 def create_client(args: argparse.Namespace) -> None:
+    from datagrove.services.auth import parse_scopes
+
     services = _services(args)
     services.catalog.get_user(args.user_id)
     client, secret = services.auth.create_client(
@@ -105,7 +184,7 @@ def upload(args: argparse.Namespace) -> None:
     print(summary)
 
 
-def _print(value: dict[str, Any]) -> None:
+def _print(value: Any) -> None:
     print(json.dumps(value, indent=2))
 
 
@@ -130,6 +209,38 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--role", default=Role.PARTICIPANT.value, choices=[r.value for r in Role])
     create.set_defaults(handler=create_user)
+    listing = with_data_dir(user.add_parser("list", help="list users with their groups"))
+    listing.add_argument("--limit", type=int, default=500, help="at most this many (max 500)")
+    listing.add_argument("--offset", type=int, default=0)
+    listing.set_defaults(handler=list_users)
+    update = with_data_dir(user.add_parser("update", help="change a user's name, email or role"))
+    update.add_argument("--user-id", type=int, required=True)
+    update.add_argument("--name")
+    update.add_argument("--email")
+    update.add_argument("--role", choices=[r.value for r in Role])
+    update.set_defaults(handler=update_user)
+    delete = with_data_dir(user.add_parser("delete", help="delete a user who owns no datasets"))
+    delete.add_argument("--user-id", type=int, required=True)
+    delete.set_defaults(handler=delete_user)
+
+    group = commands.add_parser("group", help="manage groups").add_subparsers(dest="action", required=True)
+    create = with_data_dir(group.add_parser("create", help="create a group"))
+    create.add_argument("--name", required=True)
+    create.add_argument("--inactive", action="store_true", help="create it inactive")
+    create.add_argument("--default", action="store_true", help="mark it as a default group")
+    create.set_defaults(handler=create_group)
+    listing = with_data_dir(group.add_parser("list", help="list groups"))
+    listing.add_argument("--limit", type=int, default=500, help="at most this many (max 500)")
+    listing.add_argument("--offset", type=int, default=0)
+    listing.set_defaults(handler=list_groups)
+    for name, handler, verb in (
+        ("add-user", add_group_user, "add a user to a group"),
+        ("remove-user", remove_group_user, "remove a user from a group"),
+    ):
+        member = with_data_dir(group.add_parser(name, help=verb))
+        member.add_argument("--group-id", type=int, required=True)
+        member.add_argument("--user-id", type=int, required=True)
+        member.set_defaults(handler=handler)
 
     client = commands.add_parser("client", help="manage OAuth clients").add_subparsers(
         dest="action", required=True

@@ -178,3 +178,65 @@ class AuditEntry:
     outcome: str  # "success" or "denied" or "failure"
     detail: str | None
     ip_address: str | None
+
+
+@dataclass(frozen=True)
+class Group:
+    """A group of users; ``member_count`` is counted when the group is read."""
+
+    id: int
+    name: str
+    active: bool
+    default: bool
+    creator_id: int | None
+    member_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PolicyType(enum.StrEnum):
+    """``user`` and ``system`` policies filter rows; an ``open`` policy shows every row."""
+
+    USER = "user"
+    SYSTEM = "system"
+    OPEN = "open"
+
+
+class PolicyOperator(enum.StrEnum):
+    EQUALS = "EQUALS"
+    NOT_EQUALS = "NOT_EQUALS"
+    GREATER_THAN = "GREATER_THAN"
+    LESS_THAN = "LESS_THAN"
+    GREATER_THAN_EQUAL = "GREATER_THAN_EQUAL"
+    LESS_THAN_EQUAL = "LESS_THAN_EQUAL"
+    BETWEEN = "BETWEEN"
+    LIKE = "LIKE"
+    BEGINS_WITH = "BEGINS_WITH"
+    ENDS_WITH = "ENDS_WITH"
+    CONTAINS = "CONTAINS"
+
+
+@dataclass(frozen=True)
+class PolicyFilter:
+    """One condition of a PDP policy; ``values`` are kept as the client sent them (text)."""
+
+    column: str
+    operator: PolicyOperator
+    values: tuple[str, ...]
+    negate: bool = False  # Domo's "not"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A PDP policy: the rows its filters allow (all of them) are visible to its users and groups."""
+
+    id: int
+    dataset_id: str
+    name: str
+    type: PolicyType
+    filters: tuple[PolicyFilter, ...]
+    users: tuple[int, ...]
+    groups: tuple[int, ...]
+    virtual_users: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime

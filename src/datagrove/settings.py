@@ -6,6 +6,7 @@ fails when one is missing there. Nothing reads the environment at import time: c
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,10 @@ class Settings(BaseSettings):
     query_threads: int = Field(2, description="DuckDB threads per query.")
     query_memory_limit: str = Field("4GB", description="DuckDB memory limit per query.")
     ingest_threads: int = Field(2, description="DuckDB threads for converting one CSV upload to Parquet.")
+    ingest_concurrency: int = Field(
+        0,
+        description="CSV uploads converted to Parquet at once (others wait, already on disk); 0 = cores / 2.",
+    )
     max_upload_bytes: int = Field(
         16 * 1024**3, description="Largest CSV body (after decompression) accepted by a data import."
     )
@@ -62,6 +67,10 @@ class Settings(BaseSettings):
         if self.catalog_url:
             return self.catalog_url
         return f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
+
+    @property
+    def resolved_ingest_concurrency(self) -> int:
+        return self.ingest_concurrency or max(1, (os.cpu_count() or 2) // 2)
 
     @property
     def warehouse_dir(self) -> Path:

@@ -6,10 +6,12 @@ The file is CSV without a header row in Domo's dialect (RFC 4180: quoted fields 
 newlines), plain or gzip (a ``.gz`` name or the gzip magic bytes). The upload is one execution:
 every part is committed together, or the execution is aborted and the dataset keeps its data.
 
-* **Splitting** (``plan``): one sequential pass over the file in large blocks counts ``"`` and
-  newlines with ``bytes.count``. A newline ends a record iff an even number of quotes precede it
+* **Splitting** (``plan``): one sequential pass over the file in large blocks counts ``"`` with
+  ``bytes.count`` (~2 GB/s). A newline ends a record iff an even number of quotes precede it
   (``""`` inside a quoted field adds two), so each part ends right after the first such newline at
-  or past its share of the size. Parts are whole records and concatenate back to the file.
+  or past its share of the size, found with ``bytes.find`` near the split point only. Parts are
+  whole records and concatenate back to the file. Parts are compressed and sent while the pass
+  goes on.
 * **Memory** is bounded: a gzip file is first inflated, streaming, into a temporary file (so
   parts can be read in parallel; this needs free space for the uncompressed file in ``$TMPDIR``),
   and each of the ``parallel`` workers holds one compressed part at a time, in memory up to
@@ -36,7 +38,7 @@ import time
 from base64 import b64encode
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TextIO, TypeVar
@@ -54,6 +56,7 @@ SPOOL_BYTES = 128 * MiB  # a compressed part larger than this waits on disk inst
 RETRIES = 3
 BACKOFF_SECONDS = 0.5
 TIMEOUT_SECONDS = 900.0  # the server validates a whole part before it answers
+IDLE_SECONDS = 2.0  # servers close idle keep-alive connections (uvicorn after 5 s)
 GZIP_MAGIC = b"\x1f\x8b"
 
 T = TypeVar("T")
@@ -85,13 +88,11 @@ class Server:
 
 @dataclass(frozen=True)
 class Span:
-    """Bytes ``[start, end)`` of the uncompressed file, whole records; ``first_line`` is the
-    1-based physical line on which it starts."""
+    """Bytes ``[start, end)`` of the uncompressed file: whole records."""
 
     number: int
     start: int
     end: int
-    first_line: int
 
 
 @dataclass(frozen=True)
@@ -125,31 +126,39 @@ def plan(path: Path, parts: int, *, block_bytes: int = BLOCK_BYTES) -> Iterator[
     targets = [size * k // parts for k in range(1, parts)]
     next_target = 0
     quotes = 0  # quotes before ``at`` (parity is what matters)
-    lines = 0  # newlines before ``at``
     offset = 0  # of the block in the file
-    start, start_line, number = 0, 1, 1
+    start, number = 0, 1
     with open(path, "rb") as source:
         while block := source.read(block_bytes):
-            at = 0  # quotes and lines are counted up to here in the block
+            at = 0  # quotes are counted up to here in the block
             while next_target < len(targets) and targets[next_target] <= offset + len(block):
                 newline = block.find(b"\n", max(targets[next_target] - 1 - offset, at))
                 if newline < 0:
                     break  # the boundary lies in a later block
                 quotes += block.count(b'"', at, newline)
-                lines += block.count(b"\n", at, newline) + 1
                 at = newline + 1
                 if quotes % 2:
                     continue  # a newline inside a quoted field
                 end = offset + at
-                yield Span(number, start, end, start_line)
-                number, start, start_line = number + 1, end, lines + 1
+                yield Span(number, start, end)
+                number, start = number + 1, end
                 while next_target < len(targets) and targets[next_target] <= end:
                     next_target += 1
             quotes += block.count(b'"', at)
-            lines += block.count(b"\n", at)
             offset += len(block)
     if offset > start:
-        yield Span(number, start, offset, start_line)
+        yield Span(number, start, offset)
+
+
+def line_at(path: Path, offset: int) -> int:
+    """The 1-based physical line on which byte ``offset`` of ``path`` lies (read only on failure,
+    so that ``plan`` counts one character instead of two)."""
+    newlines = 0
+    with open(path, "rb") as source:
+        while offset > 0 and (block := source.read(min(BLOCK_BYTES, offset))):
+            newlines += block.count(b"\n")
+            offset -= len(block)
+    return newlines + 1
 
 
 @contextmanager
@@ -166,8 +175,12 @@ def plain_file(path: Path) -> Iterator[Path]:
         try:
             with igzip.open(path, "rb") as source, open(target, "wb") as sink:
                 shutil.copyfileobj(source, sink, BLOCK_BYTES)
-        except (OSError, EOFError, isal_zlib.IsalError) as exc:  # type: ignore[misc]
+        except (igzip.BadGzipFile, EOFError, isal_zlib.IsalError) as exc:  # type: ignore[misc]
             raise UploadFailed(f"{path} is not a valid gzip file: {exc}") from exc
+        except OSError as exc:
+            raise UploadFailed(
+                f"could not inflate {path} into {scratch} (set TMPDIR elsewhere?): {exc}"
+            ) from exc
         yield target
 
 
@@ -268,7 +281,8 @@ class Client:
             self._auth = {"X-DOMO-Developer-Token": server.token}
         elif server.client_id and server.client_secret:
             basic = b64encode(f"{server.client_id}:{server.client_secret}".encode()).decode()
-            answer = self.call(
+            answer = self.request(
+                "getting an OAuth token",
                 "POST",
                 "/oauth/token",
                 body=urlencode({"grant_type": "client_credentials"}).encode(),
@@ -282,6 +296,10 @@ class Client:
             raise UploadFailed(
                 "give a developer token (--token) or an OAuth client (--client-id, --client-secret)"
             )
+
+    def request(self, what: str, method: str, path: str, **options: Any) -> Any:
+        """``call`` again after each transient failure (see ``retrying``); ``what`` names it."""
+        return retrying(what, lambda: self.call(method, path, **options))
 
     def call(
         self,
@@ -302,12 +320,16 @@ class Client:
             sent["Content-Type"] = "application/json"
         if isinstance(payload, bytes):
             length = len(payload)
-        sent["Content-Length"] = str(length or 0)
+        if payload is not None or method != "GET":
+            sent["Content-Length"] = str(length or 0)
         connection = self._connection()
         try:
-            # The server may answer early (and close) while the body is sent; its answer says why.
-            with suppress(OSError):
+            try:
                 connection.request(method, self._prefix + path, body=payload, headers=sent)
+            except OSError:
+                if connection.sock is None:
+                    raise  # not connected
+                # The server may answer early (and close) while the body is sent; its answer says why.
             response = connection.getresponse()
             raw = response.read()
         except (OSError, http.client.HTTPException) as exc:
@@ -318,6 +340,7 @@ class Client:
             raise
         if response.getheader("connection", "").lower() == "close":
             self._drop()
+        self._local.used = time.monotonic()
         try:
             answer = json.loads(raw) if raw.strip() else None
         except ValueError:
@@ -325,12 +348,17 @@ class Client:
         if response.status >= 500:
             raise _Transient(f"the server answered {response.status}: {_message(answer)}")
         if response.status >= 400:
-            details = answer.get("details") if isinstance(answer, dict) else None
-            raise UploadFailed(_message(answer), status=response.status, **(details or {}))
+            refused = UploadFailed(_message(answer), status=response.status)
+            if isinstance(answer, dict) and isinstance(answer.get("details"), dict):
+                refused.details.update(answer["details"])
+            raise refused
         return answer
 
     def _connection(self) -> http.client.HTTPConnection:
         connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is not None and time.monotonic() - self._local.used > IDLE_SECONDS:
+            self._drop()  # the server may have closed it meanwhile; a new one costs less than a failure
+            connection = None
         if connection is None:
             kind = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
             connection = kind(self._host, self._port, timeout=TIMEOUT_SECONDS)
@@ -385,7 +413,8 @@ def upload(
         raise UploadFailed(f"{path} is not a file")
     client = Client(server)
     if stream_id is None:
-        found = client.call("GET", f"/v1/streams/search?q={quote(f'dataSource.id:{dataset_id}')}")
+        query = quote(f"dataSource.id:{dataset_id}")
+        found = client.request("finding the stream", "GET", f"/v1/streams/search?q={query}")
         if not found:
             raise UploadFailed(f"dataset {dataset_id} has no stream (or you cannot see it)")
         stream_id = int(found[0]["id"])
@@ -396,17 +425,23 @@ def upload(
         count = part_count(size, parts)
         executions = f"/v1/streams/{stream_id}/executions"
         method = "REPLACE" if replace else "APPEND"
-        execution = (
-            f"{executions}/{client.call('POST', executions, json_body={'updateMethod': method})['id']}"
+        begun = client.request(
+            "starting an execution", "POST", executions, json_body={"updateMethod": method}
         )
+        execution = f"{executions}/{begun['id']}"
         bar = Progress(size, count, progress)
         try:
             sent = _send_parts(client, execution, source, count, parallel, bar, label=path.name)
-            committed = retrying("the commit", lambda: client.call("PUT", f"{execution}/commit"))
-        except BaseException:
+            committed = client.request("the commit", "PUT", f"{execution}/commit")
+        except BaseException as exc:
             bar.close()
-            with suppress(UploadFailed, _Transient):  # if not, the server aborts idle executions itself
-                client.call("PUT", f"{execution}/abort")
+            outcome = "the upload was aborted and the dataset is unchanged"
+            try:
+                client.request("the abort", "PUT", f"{execution}/abort")
+            except UploadFailed as refused:  # e.g. a commit that went through after all
+                outcome = f"aborting the execution failed too ({refused})"
+            if isinstance(exc, UploadFailed):
+                raise UploadFailed(f"{exc.message}; {outcome}") from exc
             raise
         bar.close()
     return Summary(int(committed.get("rows") or 0), size, sent, time.monotonic() - started)
@@ -487,7 +522,9 @@ def _send_part(
     except UploadFailed as exc:
         line = exc.details.get("line")
         if isinstance(line, int):
-            raise UploadFailed(f"{exc.message} (line {span.first_line + line - 1} of {label})") from exc
+            raise UploadFailed(
+                f"{exc.message} (line {line_at(source, span.start) + line - 1} of {label})"
+            ) from exc
         raise
     finally:
         part.close()

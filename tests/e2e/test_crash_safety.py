@@ -3,6 +3,7 @@ holds the old or the new data in full; a retried commit lands exactly once."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,9 @@ def crashable(tmp_path):
 
 
 def count(client: httpx.Client, dataset_id: str) -> int:
-    answer = client.post(f"/v1/datasets/query/execute/{dataset_id}", json={"sql": "SELECT COUNT(*) FROM table"})
+    answer = client.post(
+        f"/v1/datasets/query/execute/{dataset_id}", json={"sql": "SELECT COUNT(*) FROM table"}
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()["rows"][0][0]
 
@@ -41,8 +44,13 @@ def prepare(server: RunningServer) -> tuple[str, int, int]:
     with server.client() as client:
         stream = client.post("/v1/streams", json={"dataSet": {"name": "crash", "schema": SCHEMA}}).json()
         sid, dataset_id = stream["id"], stream["dataSet"]["id"]
-        assert client.put(f"/v1/datasets/{dataset_id}/data", content=b"".join(
-            f"{i},old\n".encode() for i in range(1000))).status_code == 204
+        assert (
+            client.put(
+                f"/v1/datasets/{dataset_id}/data",
+                content=b"".join(f"{i},old\n".encode() for i in range(1000)),
+            ).status_code
+            == 204
+        )
         eid = client.post(f"/v1/streams/{sid}/executions", json={"updateMethod": "APPEND"}).json()["id"]
 
         def upload(part: int) -> None:
@@ -113,8 +121,10 @@ def test_a_commit_killed_at_a_random_moment_leaves_old_or_new_data_and_a_retry_l
         assert retried.json()["currentState"] == "SUCCESS"
         assert count(client, dataset_id) == 1000 + PARTS * ROWS_PER_PART  # exactly once, never doubled
         assert client.get(f"/v1/datasets/{dataset_id}").json()["rows"] == 1000 + PARTS * ROWS_PER_PART
-        distinct = client.post(f"/v1/datasets/query/execute/{dataset_id}",
-                               json={"sql": "SELECT COUNT(DISTINCT n) FROM table WHERE batch = 'new'"})
+        distinct = client.post(
+            f"/v1/datasets/query/execute/{dataset_id}",
+            json={"sql": "SELECT COUNT(DISTINCT n) FROM table WHERE batch = 'new'"},
+        )
         assert distinct.json()["rows"][0][0] == PARTS * ROWS_PER_PART
 
 
@@ -128,8 +138,11 @@ def test_a_part_upload_killed_midway_leaves_the_dataset_alone_and_the_execution_
             yield b"".join(f"{i},late\n".encode() for i in range(2000))
             time.sleep(0.01)
 
-    uploader = threading.Thread(target=lambda: _ignore_errors(lambda: httpx.put(url, content=slow_body(),
-                                                                                 headers=headers, timeout=60)))
+    uploader = threading.Thread(
+        target=lambda: _ignore_errors(
+            lambda: httpx.put(url, content=slow_body(), headers=headers, timeout=60)
+        )
+    )
     uploader.start()
     time.sleep(0.5)
     crashable.kill()
@@ -139,13 +152,14 @@ def test_a_part_upload_killed_midway_leaves_the_dataset_alone_and_the_execution_
     with crashable.client() as client:
         assert count(client, dataset_id) == 1000
         assert client.get(f"/v1/streams/{sid}/executions/{eid}").json()["currentState"] == "ACTIVE"
-        assert client.put(f"/v1/streams/{sid}/executions/{eid}/part/{PARTS}", content=b"1,late\n").status_code == 200
+        assert (
+            client.put(f"/v1/streams/{sid}/executions/{eid}/part/{PARTS}", content=b"1,late\n").status_code
+            == 200
+        )
         assert client.put(f"/v1/streams/{sid}/executions/{eid}/commit").json()["currentState"] == "SUCCESS"
         assert count(client, dataset_id) == 1000 + PARTS * ROWS_PER_PART + 1
 
 
 def _ignore_errors(call) -> None:
-    try:
+    with contextlib.suppress(httpx.HTTPError):
         call()
-    except httpx.HTTPError:
-        pass

@@ -32,11 +32,16 @@ def test_create_get_list_search_update_delete(domo, unique):
     assert stream["dataSet"]["name"] == f"euler {unique}" and stream["updateMethod"] == "APPEND"
     dataset_id = stream["dataSet"]["id"]
     assert domo.streams.get(stream["id"])["dataSet"]["id"] == dataset_id
-    assert stream["id"] in [s["id"] for s in domo.streams.list(500, 0)]
+    listed, offset = [], 0
+    while page := domo.streams.list(500, offset):  # other tests share the server: page through all
+        listed += [s["id"] for s in page]
+        offset += 500
+    assert stream["id"] in listed
     assert [s["id"] for s in domo.streams.search(f"dataSource.id:{dataset_id}")] == [stream["id"]]
     assert [s["id"] for s in domo.streams.search(f"dataSource.name:euler {unique}")] == [stream["id"]]
     owner = stream["dataSet"]["owner"]["id"]
-    assert stream["id"] in [s["id"] for s in domo.streams.search(f"dataSource.owner.id:{owner}")]
+    by_owner = domo.streams.search(f"dataSource.owner.id:{owner}")  # the first page (50) of the owner's
+    assert by_owner and {s["dataSet"]["owner"]["id"] for s in by_owner} == {owner}
     updated = domo.streams.update(stream["id"], {"updateMethod": "REPLACE"})
     assert updated["updateMethod"] == "REPLACE"
     domo.streams.delete(stream["id"])
@@ -57,8 +62,10 @@ def test_three_parts_uploaded_in_parallel_commit_in_part_order(domo, unique, tmp
 
     uploads = [
         lambda: domo.streams.upload_part(stream["id"], execution["id"], 0, plain),
-        lambda: domo.streams.upload_part(stream["id"], execution["id"], 1, open(csv_file, "rb")),
-        lambda: domo.streams.upload_gzip_part_from_file(stream["id"], execution["id"], 2, str(gz_file), True, 1024),
+        lambda: domo.streams.upload_part(stream["id"], execution["id"], 1, io.BytesIO(csv_file.read_bytes())),
+        lambda: domo.streams.upload_gzip_part_from_file(
+            stream["id"], execution["id"], 2, str(gz_file), True, 1024
+        ),
     ]
     with ThreadPoolExecutor(3) as pool:
         answers = [f.result() for f in [pool.submit(u) for u in uploads]]
@@ -69,8 +76,13 @@ def test_three_parts_uploaded_in_parallel_commit_in_part_order(domo, unique, tmp
 
     committed = domo.streams.commit_execution(stream["id"], execution["id"])
     assert committed["currentState"] == "SUCCESS" and committed["rows"] == 5
-    assert rows(domo, stream["dataSet"]["id"]) == [["Pythagoras", 70], ["Turing", 41], ["Boole", 49],
-                                                  ["Euler", 76], ["Gauss", 77]]
+    assert rows(domo, stream["dataSet"]["id"]) == [
+        ["Pythagoras", 70],
+        ["Turing", 41],
+        ["Boole", 49],
+        ["Euler", 76],
+        ["Gauss", 77],
+    ]
     assert domo.datasets.get(stream["dataSet"]["id"])["rows"] == 5
     # Committing again is a no-op that answers the same.
     assert domo.streams.commit_execution(stream["id"], execution["id"])["currentState"] == "SUCCESS"
@@ -130,7 +142,8 @@ def test_ds_create_ds_update_and_ds_get_with_a_dataframe(domo, unique):
             "count": [1, 2, 3, 4],
             "score": [1.5, None, 1e20, -0.25],
             "at": pd.to_datetime(
-                ["2024-01-01 10:00:00", "2024-01-02 00:00:00", None, "2024-01-04 23:59:59.123456"], format="ISO8601"
+                ["2024-01-01 10:00:00", "2024-01-02 00:00:00", None, "2024-01-04 23:59:59.123456"],
+                format="ISO8601",
             ),
         }
     )
@@ -162,7 +175,9 @@ def test_a_dataset_made_with_the_dataset_api_has_a_stream_for_ds_update(domo, un
 
 def test_a_bad_part_names_part_line_column_and_value_and_keeps_the_execution_active(server, unique):
     with server.client() as client:
-        stream = client.post("/v1/streams", json={"dataSet": {"name": f"bad {unique}", "schema": FRIENDS_JSON}}).json()
+        stream = client.post(
+            "/v1/streams", json={"dataSet": {"name": f"bad {unique}", "schema": FRIENDS_JSON}}
+        ).json()
         base = f"/v1/streams/{stream['id']}/executions"
         execution = client.post(base).json()
         response = client.put(f"{base}/{execution['id']}/part/3", content=b"ok,1\nbad,x\n")
@@ -182,30 +197,48 @@ FRIENDS_JSON = {"columns": [{"type": "STRING", "name": "Friend"}, {"type": "LONG
 
 def test_lenient_bodies_and_trailing_slashes(server, unique):
     with server.client() as client:
-        stream = client.post("/v1/streams/", json={"dataSet": {"name": f"lenient {unique}", "schema": FRIENDS_JSON}})
+        stream = client.post(
+            "/v1/streams/", json={"dataSet": {"name": f"lenient {unique}", "schema": FRIENDS_JSON}}
+        )
         assert stream.status_code == 201
         sid = stream.json()["id"]
         for body in (None, b"null", b"{}", b'{"updateMethod": null}', b'{"updateMethod": "APPEND"}'):
-            created = client.post(f"/v1/streams/{sid}/executions", content=body,
-                                  headers={"Content-Type": "application/json"})
+            created = client.post(
+                f"/v1/streams/{sid}/executions", content=body, headers={"Content-Type": "application/json"}
+            )
             assert created.status_code == 201, (body, created.text)
         eid = created.json()["id"]
         client.put(f"/v1/streams/{sid}/executions/{eid}/part/0", content=b"a,1\n")
-        assert client.put(f"/v1/streams/{sid}/executions/{eid}/commit", content=b'""',
-                          headers={"Content-Type": "application/json"}).status_code == 200
+        assert (
+            client.put(
+                f"/v1/streams/{sid}/executions/{eid}/commit",
+                content=b'""',
+                headers={"Content-Type": "application/json"},
+            ).status_code
+            == 200
+        )
         assert client.get("/v1/streams/").status_code == 200
-        assert client.patch(f"/v1/streams/{sid}", json={"dataSet": {"name": "", "schema": {"columns": []}},
-                                                        "updateMethod": "REPLACE"}).json()["dataSet"]["name"] == \
-            f"lenient {unique}"
+        assert (
+            client.patch(
+                f"/v1/streams/{sid}",
+                json={"dataSet": {"name": "", "schema": {"columns": []}}, "updateMethod": "REPLACE"},
+            ).json()["dataSet"]["name"]
+            == f"lenient {unique}"
+        )
 
 
 def test_node_style_gzip_part_without_content_encoding(server, unique):
     with server.client() as client:
-        sid = client.post("/v1/streams", json={"dataSet": {"name": f"node {unique}", "schema": FRIENDS_JSON}}).json()["id"]
+        sid = client.post(
+            "/v1/streams", json={"dataSet": {"name": f"node {unique}", "schema": FRIENDS_JSON}}
+        ).json()["id"]
         eid = client.post(f"/v1/streams/{sid}/executions").json()["id"]
         body = gzip.compress(b"zipped,9\n")
-        answer = client.put(f"/v1/streams/{sid}/executions/{eid}/part/1", content=body,
-                            headers={"Content-Type": "application/gzip"})
+        answer = client.put(
+            f"/v1/streams/{sid}/executions/{eid}/part/1",
+            content=body,
+            headers={"Content-Type": "application/gzip"},
+        )
         assert answer.status_code == 200 and answer.json()["part"]["rows"] == 1
         import hashlib
 
@@ -214,7 +247,3 @@ def test_node_style_gzip_part_without_content_encoding(server, unique):
         assert empty.status_code == 400 and "empty" in empty.json()["message"]
         truncated = client.put(f"/v1/streams/{sid}/executions/{eid}/part/3", content=body[:-4])
         assert truncated.status_code == 400
-
-
-def _unused():  # keep io imported for readers of file-like uploads above
-    return io.BytesIO

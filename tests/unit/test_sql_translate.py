@@ -339,3 +339,11 @@ def test_mysql_features_duckdb_lacks_are_refused_not_dropped():
 def test_names_outside_dataset_names_are_not_the_dataset():
     with pytest.raises(InvalidSql, match="unknown table"):
         translate(f"SELECT * FROM `{DATASET_ID}`", dataset_names=[])
+
+
+@pytest.mark.parametrize("sql", ["SELECT * FROM glob('/*')", "DESCRIBE table"])
+def test_parse_errors_describe_the_query_not_sqlglot_internals(sql: str) -> None:
+    with pytest.raises(InvalidSql) as caught:
+        translate(sql, dataset_names=[])
+    assert "<class" not in caught.value.message and "Token" not in caught.value.message
+    assert "line 1" in caught.value.message

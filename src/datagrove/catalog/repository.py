@@ -132,7 +132,28 @@ class Catalog:
             ).first()
         if row is None:
             return None
-        return AccessToken(row.id, row.user_id, row.name, _aware(row.expires_at), _aware(row.created_at))
+        return _access_token(row)
+
+    def get_access_token(self, token_id: int) -> AccessToken:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(t.access_tokens).where(t.access_tokens.c.id == token_id)).first()
+        if row is None:
+            raise NotFound(f"access token {token_id} does not exist")
+        return _access_token(row)
+
+    def list_access_tokens(self, *, user_id: int | None = None) -> list[AccessToken]:
+        """Developer token records (never their values), oldest first; only ``user_id``'s if given."""
+        query = sa.select(t.access_tokens).order_by(t.access_tokens.c.id)
+        if user_id is not None:
+            query = query.where(t.access_tokens.c.user_id == user_id)
+        with self.engine.connect() as db:
+            return [_access_token(row) for row in db.execute(query)]
+
+    def delete_access_token(self, token_id: int) -> None:
+        with self.engine.begin() as db:
+            deleted = db.execute(t.access_tokens.delete().where(t.access_tokens.c.id == token_id))
+        if deleted.rowcount == 0:
+            raise NotFound(f"access token {token_id} does not exist")
 
     def server_key(self, name: str, *, default: str) -> str:
         """The persisted value of server key ``name``, storing ``default`` first if there is none."""
@@ -276,6 +297,10 @@ def _dataset_query() -> sa.Select[Any]:
         owner.c.created_at.label("owner_created_at"),
         owner.c.updated_at.label("owner_updated_at"),
     ).join(owner, owner.c.id == t.datasets.c.owner_id)
+
+
+def _access_token(row: Any) -> AccessToken:
+    return AccessToken(row.id, row.user_id, row.name, _aware(row.expires_at), _aware(row.created_at))
 
 
 def _user(row: Any) -> User:

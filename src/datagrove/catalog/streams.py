@@ -12,8 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from datagrove.catalog import schema as t
-from datagrove.catalog.visibility import visible_datasets
 from datagrove.catalog.repository import _aware, utcnow
+from datagrove.catalog.visibility import visible_datasets
 from datagrove.domain import Execution, ExecutionState, Part, PartState, Stream, UpdateMethod
 from datagrove.errors import Conflict, NotFound
 

@@ -111,10 +111,14 @@ class AccessControl:
         return Decision(True, f"role {actor.user.role.value} may {action.value}")
 
     def require(self, actor: Actor, action: Action, dataset: Dataset | None = None) -> None:
-        """Raise unless allowed: 404 when the actor may not even view the dataset, else 403."""
+        """Raise unless allowed: 404 when the actor may not even view the dataset, else 403. A token
+        without the needed scope gets 403 whatever the dataset: that answer says nothing about it."""
         decision = self.decide(actor, action, dataset)
         if decision.allowed:
             return
+        scope = SCOPE_OF.get(action, "data")
+        if not actor.has_scope(scope):
+            raise Forbidden(decision.reason)
         if dataset is not None and not self.decide(actor, Action.VIEW, dataset).allowed:
             raise NotFound(f"dataset {dataset.id} does not exist")
         raise Forbidden(decision.reason)

@@ -21,6 +21,8 @@ import jwt
 from datagrove.catalog.repository import Catalog
 from datagrove.domain import ALL_SCOPES, AccessToken, Actor, OAuthClient, Role, User
 from datagrove.errors import BadRequest, NotFound, Unauthorized
+from datagrove.services.access import AccessControl, Action
+from datagrove.services.audit import AuditLog
 
 DEVELOPER_TOKEN_PREFIX = "DDCI"  # noqa: S105 - a prefix, not a secret
 # pydomo sends a request with a token that may expire in flight and never retries a 401.
@@ -56,18 +58,44 @@ class TokenGrant:
 
 
 class Authenticator:
-    def __init__(self, *, catalog: Catalog, signing_key: str, token_lifetime: int, customer: str) -> None:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        signing_key: str,
+        token_lifetime: int,
+        customer: str,
+        access: AccessControl | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
+        """``access`` is needed by the token-management methods; ``audit`` records refused logins."""
         self._catalog = catalog
+        self._access = access
+        self._audit = audit
         self._key = signing_key
         self._lifetime = token_lifetime
         self.customer = customer
 
     # --- OAuth --------------------------------------------------------------------------------
 
-    def grant(self, *, client_id: str, client_secret: str, requested_scopes: frozenset[str]) -> TokenGrant:
-        """A token for a client-credentials grant; the scopes are the requested ones (all if none)."""
+    def grant(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        requested_scopes: frozenset[str],
+        ip_address: str | None = None,
+    ) -> TokenGrant:
+        """A token for a client-credentials grant; the scopes are the requested ones (all if none).
+        A refused grant is recorded in the activity log with the client id (never the secret)."""
         client = self._catalog.get_oauth_client(client_id)
         if client is None or not hmac.compare_digest(client.secret_hash, digest(client_secret)):
+            self._login_failed(
+                f"client_credentials grant refused for client id {client_id[:128]!r}",
+                object_type="OAUTH_CLIENT",
+                object_id=client_id[:64],
+                ip_address=ip_address,
+            )
             raise Unauthorized("invalid client credentials")
         scopes = requested_scopes or client.scopes
         if not scopes <= client.scopes:
@@ -118,10 +146,33 @@ class Authenticator:
     def actor_from_developer_token(self, token: str) -> Actor:
         record = self._catalog.find_access_token(digest(token))
         if record is None:
+            self._login_failed("unknown developer token", object_type="ACCESS_TOKEN")
             raise Unauthorized("unknown developer token")
         if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
+            self._login_failed(
+                f"expired developer token {record.id}", object_type="ACCESS_TOKEN", object_id=record.id
+            )
             raise Unauthorized("the developer token has expired")
         return Actor(user=self._existing_user(record.user_id), scopes=None, credential=f"token:{record.id}")
+
+    def _login_failed(
+        self,
+        detail: str,
+        *,
+        object_type: str,
+        object_id: object = None,
+        ip_address: str | None = None,
+    ) -> None:
+        if self._audit is not None:
+            self._audit.record(
+                None,
+                "login",
+                object_type=object_type,
+                object_id=object_id,
+                outcome="failure",
+                detail=detail,
+                ip_address=ip_address,
+            )
 
     def _existing_user(self, user_id: int) -> User:
         try:
@@ -161,6 +212,63 @@ class Authenticator:
             token_hash=digest(token), user_id=user_id, name=name, expires_at=expires_at
         )
         return record, token
+
+    # --- developer tokens through the API (``/api/data/v1/accesstokens``) ------------------------
+
+    def issue_developer_token(
+        self, *, actor: Actor, owner_id: int, name: str, expires_at: datetime | None
+    ) -> tuple[AccessToken, str]:
+        """A token for ``owner_id``: anyone for themselves, admins for anyone. Returns the record
+        and the value, which is shown this once and stored only as a digest."""
+        access = self._require_access()
+        own = owner_id == actor.user.id
+        access.require(actor, Action.MANAGE_OWN_TOKENS if own else Action.MANAGE_ANY_TOKENS)
+        if not own:
+            try:
+                self._catalog.get_user(owner_id)
+            except NotFound:
+                raise BadRequest(f"user {owner_id} does not exist; ownerId must name a user") from None
+        if expires_at is not None and expires_at <= datetime.now(UTC):
+            raise BadRequest("expires must be in the future (epoch milliseconds)")
+        record, token = self.create_developer_token(user_id=owner_id, name=name, expires_at=expires_at)
+        self._record(actor, "token.create", record)
+        return record, token
+
+    def developer_tokens(self, *, actor: Actor) -> list[AccessToken]:
+        """Every token for admins; the actor's own for everyone else. Never the values."""
+        access = self._require_access()
+        if access.decide(actor, Action.MANAGE_ANY_TOKENS).allowed:
+            return self._catalog.list_access_tokens()
+        access.require(actor, Action.MANAGE_OWN_TOKENS)
+        return self._catalog.list_access_tokens(user_id=actor.user.id)
+
+    def revoke_developer_token(self, *, actor: Actor, token_id: int) -> AccessToken:
+        """Delete the token: the very next request that presents it is 401. Someone else's token is
+        404 to a non-admin, so token ids do not leak."""
+        access = self._require_access()
+        access.require(actor, Action.MANAGE_OWN_TOKENS)  # a credential without the 'user' scope: 403
+        record = self._catalog.get_access_token(token_id)
+        if record.user_id != actor.user.id and not access.decide(actor, Action.MANAGE_ANY_TOKENS).allowed:
+            raise NotFound(f"access token {token_id} does not exist")
+        self._catalog.delete_access_token(token_id)
+        self._record(actor, "token.revoke", record)
+        return record
+
+    def _require_access(self) -> AccessControl:
+        if self._access is None:
+            raise RuntimeError("this Authenticator was built without access control")
+        return self._access
+
+    def _record(self, actor: Actor, action: str, record: AccessToken) -> None:
+        if self._audit is not None:
+            self._audit.record(
+                actor,
+                action,
+                object_type="ACCESS_TOKEN",
+                object_id=record.id,
+                object_name=record.name,
+                detail=f"owner user {record.user_id}",
+            )
 
 
 def ensure_admin(catalog: Catalog, *, email: str = "admin@datagrove.local") -> tuple[User, bool]:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from datagrove.catalog.permissions import PermissionCatalog
 from datagrove.catalog.repository import Catalog, utcnow
 from datagrove.catalog.streams import StreamCatalog
-from datagrove.catalog.permissions import PermissionCatalog
 from datagrove.domain import AccessLevel, Actor, Dataset, Grant, PrincipalType, Role, UpdateMethod
 from datagrove.services.access import AccessControl, Action
 from datagrove.services.audit import AuditLog
@@ -37,7 +38,9 @@ class DatasetService:
         policies: PolicyService,
         audit: AuditLog,
         ingest_threads: int,
+        ingest_slots: threading.BoundedSemaphore,
     ) -> None:
+        self._ingest_slots = ingest_slots
         self._access = access
         self._permissions = permissions
         self._policies = policies
@@ -151,7 +154,8 @@ class DatasetService:
         started = time.monotonic()
         dataset = self.get(actor=actor, dataset_id=dataset_id, action=Action.EDIT)
         parquet = csv_path.with_suffix(".parquet")
-        ingested = csv_to_parquet(csv_path, parquet, dataset.columns, threads=self._ingest_threads)
+        with self._ingest_slots:
+            ingested = csv_to_parquet(csv_path, parquet, dataset.columns, threads=self._ingest_threads)
         result = self._store.commit_files(dataset_id, [ingested.path], replace=method is UpdateMethod.REPLACE)
         updated = self._catalog.update_dataset(
             dataset_id, row_count=result.total_rows, data_updated_at=utcnow()

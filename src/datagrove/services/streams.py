@@ -14,6 +14,7 @@ after a crash (or raced by a second request) finds its own snapshot and does not
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -74,8 +75,10 @@ class StreamService:
         access: AccessControl,
         audit: AuditLog,
         ingest_threads: int,
+        ingest_slots: threading.BoundedSemaphore,
         idle_timeout_seconds: float,
     ) -> None:
+        self._ingest_slots = ingest_slots
         self._catalog = catalog
         self._streams = streams
         self._store = store
@@ -216,13 +219,16 @@ class StreamService:
             / f"part-{part_number:012d}-{uuid.uuid4().hex[:8]}.parquet"
         )
         try:
-            ingested = csv_to_parquet(
-                csv_path,
-                target,
-                view.dataset.columns,
-                threads=self._ingest_threads,
-                label=f"part {part_number}",
-            )
+            # Parts wait their turn here, already on disk: conversions at once are bounded so that
+            # parallel uploads cannot oversubscribe the cores or the memory.
+            with self._ingest_slots:
+                ingested = csv_to_parquet(
+                    csv_path,
+                    target,
+                    view.dataset.columns,
+                    threads=self._ingest_threads,
+                    label=f"part {part_number}",
+                )
         except InvalidCsv as exc:
             failed = Part(
                 execution_id, part_number, PartState.FAILED, None, 0, received_bytes, checksum, exc.message

@@ -67,7 +67,15 @@ def translate(sql: str, *, dataset_names: Collection[str]) -> str:
         # nothing DuckDB needs, and leaving them out leaves no question of what they might hide.
         return tree.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE, comments=False)
     except SqlglotError as exc:
-        raise InvalidSql(f"the query uses something this engine does not support: {exc}") from None
+        raise InvalidSql(f"the query uses something this engine does not support{_detail(exc)}") from None
+
+
+def _detail(exc: SqlglotError) -> str:
+    """sqlglot's message, unless it shows its internals (class or token reprs) rather than the query."""
+    text = str(exc)
+    if "<class '" in text or "<Token " in text or "sqlglot." in text:
+        return ""
+    return f": {text}"
 
 
 def _parse_one(sql: str) -> exp.Expr:
@@ -76,7 +84,7 @@ def _parse_one(sql: str) -> exp.Expr:
     except ParseError as exc:
         raise InvalidSql(_describe_parse_error(exc)) from None
     except SqlglotError as exc:
-        raise InvalidSql(f"could not parse the query: {exc}") from None
+        raise InvalidSql(f"could not parse the query{_detail(exc)}") from None
     except RecursionError:
         raise InvalidSql("the query is nested too deeply") from None
     if not statements:
@@ -92,9 +100,10 @@ def _describe_parse_error(exc: ParseError) -> str:
     first = exc.errors[0]
     near = (first.get("highlight") or "").strip()
     where = f"line {first.get('line')}, column {first.get('col')}"
-    return (
-        f"could not parse the query: {first.get('description')} ({where}{f', near {near!r}' if near else ''})"
-    )
+    description = str(first.get("description"))
+    if "<class '" in description or "<Token " in description:
+        description = "syntax error"  # sqlglot described its own internals, not the query
+    return f"could not parse the query: {description} ({where}{f', near {near!r}' if near else ''})"
 
 
 def _require_read_only(tree: exp.Expr, sql: str) -> None:

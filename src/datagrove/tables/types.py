@@ -8,21 +8,15 @@ CSV reader and queries use); reading a table's Iceberg schema back gives the sam
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
-
-import pyarrow as pa
-from pyiceberg.types import (
-    BooleanType,
-    DateType,
-    DecimalType,
-    DoubleType,
-    IcebergType,
-    LongType,
-    StringType,
-    TimestampType,
-)
+from typing import TYPE_CHECKING
 
 from datagrove.errors import BadRequest
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyiceberg.types import IcebergType
 
 # Domo's DECIMAL has no declared precision; 38/10 keeps cents and ratios exact at any realistic size.
 DECIMAL_PRECISION = 38
@@ -48,36 +42,56 @@ class ColumnType(enum.StrEnum):
 
     @property
     def iceberg(self) -> IcebergType:
-        return _ICEBERG[self]
+        return _iceberg_types()[self]
 
     @property
     def arrow(self) -> pa.DataType:
-        return _ARROW[self]
+        return _arrow_types()[self]
 
     @property
     def duckdb(self) -> str:
         return _DUCKDB[self]
 
 
-_ICEBERG: dict[ColumnType, IcebergType] = {
-    ColumnType.STRING: StringType(),
-    ColumnType.LONG: LongType(),
-    ColumnType.DOUBLE: DoubleType(),
-    ColumnType.DECIMAL: DecimalType(DECIMAL_PRECISION, DECIMAL_SCALE),
-    ColumnType.DATE: DateType(),
-    ColumnType.DATETIME: TimestampType(),
-    ColumnType.BOOLEAN: BooleanType(),
-}
+# pyarrow and pyiceberg are imported on first use: the CLI's client commands (``upload``) load this
+# module through ``domain`` and should not pay for them.
+@functools.cache
+def _iceberg_types() -> dict[ColumnType, IcebergType]:
+    from pyiceberg.types import (
+        BooleanType,
+        DateType,
+        DecimalType,
+        DoubleType,
+        LongType,
+        StringType,
+        TimestampType,
+    )
 
-_ARROW: dict[ColumnType, pa.DataType] = {
-    ColumnType.STRING: pa.string(),
-    ColumnType.LONG: pa.int64(),
-    ColumnType.DOUBLE: pa.float64(),
-    ColumnType.DECIMAL: pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE),
-    ColumnType.DATE: pa.date32(),
-    ColumnType.DATETIME: pa.timestamp("us"),
-    ColumnType.BOOLEAN: pa.bool_(),
-}
+    return {
+        ColumnType.STRING: StringType(),
+        ColumnType.LONG: LongType(),
+        ColumnType.DOUBLE: DoubleType(),
+        ColumnType.DECIMAL: DecimalType(DECIMAL_PRECISION, DECIMAL_SCALE),
+        ColumnType.DATE: DateType(),
+        ColumnType.DATETIME: TimestampType(),
+        ColumnType.BOOLEAN: BooleanType(),
+    }
+
+
+@functools.cache
+def _arrow_types() -> dict[ColumnType, pa.DataType]:
+    import pyarrow as pa
+
+    return {
+        ColumnType.STRING: pa.string(),
+        ColumnType.LONG: pa.int64(),
+        ColumnType.DOUBLE: pa.float64(),
+        ColumnType.DECIMAL: pa.decimal128(DECIMAL_PRECISION, DECIMAL_SCALE),
+        ColumnType.DATE: pa.date32(),
+        ColumnType.DATETIME: pa.timestamp("us"),
+        ColumnType.BOOLEAN: pa.bool_(),
+    }
+
 
 _DUCKDB: dict[ColumnType, str] = {
     ColumnType.STRING: "VARCHAR",
@@ -91,7 +105,7 @@ _DUCKDB: dict[ColumnType, str] = {
 
 
 def column_type_of_iceberg(iceberg_type: IcebergType) -> ColumnType:
-    for column_type, candidate in _ICEBERG.items():
+    for column_type, candidate in _iceberg_types().items():
         if candidate == iceberg_type:
             return column_type
     raise ValueError(f"no Domo type for Iceberg type {iceberg_type}")
@@ -112,6 +126,11 @@ def validate_schema(columns: list[Column]) -> None:
     for column in columns:
         if column.name == "":
             raise BadRequest("column names must not be empty")
+        if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in column.name):
+            # NUL and other control characters do not survive every engine and client intact.
+            raise BadRequest(f"column name {column.name!r} holds a control character")
         if column.name.lower() in seen:
-            raise BadRequest(f"column name {column.name!r} appears more than once (names are case-insensitive)")
+            raise BadRequest(
+                f"column name {column.name!r} appears more than once (names are case-insensitive)"
+            )
         seen.add(column.name.lower())

@@ -43,7 +43,10 @@ async def _token(request: Request) -> Response:
         raise BadRequest(f"unsupported grant_type {grant_type!r}; only client_credentials is supported")
     services = request.app.state.services
     grant = services.auth.grant(
-        client_id=client_id, client_secret=secret, requested_scopes=parse_scopes(params.get("scope"))
+        client_id=client_id,
+        client_secret=secret,
+        requested_scopes=parse_scopes(params.get("scope")),
+        ip_address=request.client.host if request.client else None,
     )
     return json_response(
         {

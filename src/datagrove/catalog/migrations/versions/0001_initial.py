@@ -12,6 +12,8 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+# Integer ids are never reused (sqlite_autoincrement on SQLite; sequences on PostgreSQL): the activity
+# log and row-level policies name users by id, and a new user must not inherit a deleted one's.
 ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 
@@ -24,6 +26,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(32), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "dg_oauth_clients",
@@ -42,6 +45,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(255), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "dg_server_keys",

@@ -12,6 +12,8 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
+# Integer ids are never reused (sqlite_autoincrement on SQLite; sequences on PostgreSQL): the activity
+# log and row-level policies name users by id, and a new user must not inherit a deleted one's.
 ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 
@@ -25,6 +27,7 @@ def upgrade() -> None:
         sa.Column("update_method", sa.String(16), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("modified_at", sa.DateTime(timezone=True), nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_dg_streams_dataset", "dg_streams", ["dataset_id"])
     op.create_table(
@@ -42,6 +45,7 @@ def upgrade() -> None:
         sa.Column("rows", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("bytes", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("error", sa.Text, nullable=True),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_dg_executions_stream_state", "dg_executions", ["stream_id", "state"])
     op.create_table(

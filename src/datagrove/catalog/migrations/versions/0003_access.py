@@ -12,6 +12,8 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
+# Integer ids are never reused (sqlite_autoincrement on SQLite; sequences on PostgreSQL): the activity
+# log and row-level policies name users by id, and a new user must not inherit a deleted one's.
 ID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 
@@ -25,6 +27,7 @@ def upgrade() -> None:
         sa.Column("creator_id", sa.BigInteger, nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "dg_group_members",
@@ -64,6 +67,7 @@ def upgrade() -> None:
         sa.Column("virtual_users_json", sa.Text, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_dg_policies_dataset", "dg_policies", ["dataset_id"])
     op.create_table(
@@ -79,6 +83,7 @@ def upgrade() -> None:
         sa.Column("outcome", sa.String(16), nullable=False),
         sa.Column("detail", sa.Text, nullable=True),
         sa.Column("ip_address", sa.String(64), nullable=True),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_dg_audit_time", "dg_audit", ["time"])
     op.create_index("ix_dg_audit_actor", "dg_audit", ["actor_id", "time"])

@@ -1,0 +1,242 @@
+"""``/api/data/v3/datasources``: dataset metadata, sharing, and the seed's one-row append.
+
+* ``GET /{id}`` answers the full default DataSource whatever ``part``, ``includeAllDetails`` or
+  ``requestedParts`` ask for (product-api.md §3.1: clients read keys from several parts at once).
+* Sharing: ``GET /{id}/permissions``, ``GET /{id}/permissions/currentUser``,
+  ``DELETE /{id}/permissions/{USER|GROUP}/{id}`` and ``POST /{id}/share``. Access levels are
+  Domo's (``CO_OWNER``, ``CAN_EDIT``, ``CAN_SHARE``, ``CAN_VIEW``); the seed's ``READ`` and
+  ``WRITE`` are read as ``CAN_VIEW`` and ``CAN_EDIT``. The share answers the grants afterwards.
+* ``POST /{id}/uploads`` with ``{"values": "a,b,c", "delimiter": ","}`` appends one row (the seed
+  document's form). Domo's real upload session (``{"action": ...}`` then parts and a commit) is not
+  served here: such a body is a 400 that says where bulk data goes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from datagrove.api.bodies import json_object
+from datagrove.api.product import epoch_ms
+from datagrove.api.responses import json_response
+from datagrove.api.security import current_actor
+from datagrove.domain import AccessLevel, Actor, Dataset, PrincipalType, UpdateMethod
+from datagrove.errors import BadRequest, NotFound
+from datagrove.services.sharing import PrincipalGrant, ShareEntry
+from datagrove.tables.staging import StagedUpload
+
+router = APIRouter(prefix="/api/data/v3/datasources")
+
+# The caller's rights as Domo spells them (product-api.md §6.2). In Datagrove CAN_SHARE includes
+# CAN_EDIT, so it reads READ_WRITE_SHARE.
+RIGHTS = {
+    AccessLevel.OWNER: "READ_WRITE_DELETE_SHARE_ADMIN",
+    AccessLevel.CO_OWNER: "READ_WRITE_DELETE_SHARE",
+    AccessLevel.CAN_SHARE: "READ_WRITE_SHARE",
+    AccessLevel.CAN_EDIT: "READ_WRITE",
+    AccessLevel.CAN_VIEW: "READ",
+}
+
+
+def datasource(d: Dataset, level: AccessLevel, stream_id: int | None) -> dict[str, Any]:
+    """The v3 DataSource: ``rowCount``/``columnCount`` always numbers, ``properties.formulas`` an
+    object, ``tags`` a JSON-encoded string, ``owner.id`` a string, times in epoch milliseconds."""
+    body: dict[str, Any] = {
+        "id": d.id,
+        "displayType": "api",
+        "dataProviderType": "api",
+        "type": "API",
+        "name": d.name,
+    }
+    if d.description:  # Domo leaves an empty description out; clients use .get("description")
+        body["description"] = d.description
+    body.update(
+        {
+            "owner": {"id": str(d.owner.id), "name": d.owner.name, "type": "USER", "group": False},
+            "status": "SUCCESS",
+            "created": epoch_ms(d.created_at),
+            "lastTouched": epoch_ms(d.updated_at),
+            "lastUpdated": epoch_ms(d.data_updated_at or d.updated_at),
+            "rowCount": d.row_count,
+            "columnCount": len(d.columns),
+            "cardInfo": {"cardCount": 0, "cardViewCount": 0},
+            "properties": {"formulas": {"formulas": {}}},
+            "state": "SUCCESS",
+            "validConfiguration": True,
+            "validAccount": True,
+        }
+    )
+    if stream_id is not None:
+        body["streamId"] = stream_id
+    body.update(
+        {
+            "transportType": "API",
+            "adc": False,
+            "adcExternal": False,
+            "cloudId": "domo",
+            "cloudName": "Domo",
+            "permissions": RIGHTS[level],
+            "currentUserFullAccess": level.rank >= AccessLevel.CO_OWNER.rank,
+            "hidden": False,
+            "masked": False,
+            "tags": "[]",
+            "scheduleActive": True,
+            "cardCount": 0,
+            "cryoStatus": "ADRENALINE",
+            "cloudEngine": "domo",
+        }
+    )
+    return body
+
+
+def stream_id_of(request: Request, actor: Actor, dataset_id: str) -> int | None:
+    found = request.app.state.services.streams.list_streams(
+        actor=actor, limit=1, offset=0, dataset_id=dataset_id
+    )
+    return found[0].stream.id if found else None
+
+
+def permission_list(grants: list[PrincipalGrant]) -> dict[str, Any]:
+    return {
+        "list": [
+            {
+                "type": g.principal_type.value,
+                "id": str(g.principal_id),
+                "accessLevel": g.level.value,
+                "name": g.name,
+            }
+            for g in grants
+        ],
+        "totalUserCount": sum(g.principal_type is PrincipalType.USER for g in grants),
+        "totalGroupCount": sum(g.principal_type is PrincipalType.GROUP for g in grants),
+    }
+
+
+def principal_type(value: Any, where: str) -> PrincipalType:
+    try:
+        return PrincipalType(str(value).upper())
+    except ValueError:
+        raise BadRequest(f"{where} must be USER or GROUP, not {value!r}") from None
+
+
+def share_entries(body: dict[str, Any]) -> list[ShareEntry]:
+    """``permissions: [{type, id, accessLevel}]``; ids as numbers or numeric strings (clients send both)."""
+    items = body.get("permissions")
+    if not isinstance(items, list):
+        raise BadRequest("permissions must be a list of {type, id, accessLevel}")
+    entries = []
+    for index, item in enumerate(items):
+        where = f"permissions[{index}]"
+        if not isinstance(item, dict):
+            raise BadRequest(f"{where} must be an object with type, id and accessLevel")
+        kind = principal_type(item.get("type"), f"{where}.type")
+        raw_id = item.get("id")
+        if isinstance(raw_id, bool) or not (
+            isinstance(raw_id, int) or (isinstance(raw_id, str) and raw_id.strip().isdigit())
+        ):
+            raise BadRequest(f"{where}.id must be a {kind.value.lower()} id, not {raw_id!r}")
+        if not 0 < int(raw_id) < 2**63:
+            raise BadRequest(f"{kind.value.lower()} {raw_id} does not exist")
+        try:
+            level = AccessLevel.parse(item.get("accessLevel"))
+        except ValueError:
+            levels = ", ".join(level.value for level in AccessLevel)
+            raise BadRequest(
+                f"{where}.accessLevel must be one of {levels} (or READ, WRITE), not {item.get('accessLevel')!r}"
+            ) from None
+        entries.append(ShareEntry(kind, int(raw_id), level))
+    return entries
+
+
+def one_row(body: dict[str, Any]) -> bytes:
+    """The seed's ``{"values", "delimiter"}`` as one CSV line (comma-separated, quoted as needed)."""
+    values = body.get("values")
+    if not isinstance(values, str):
+        raise BadRequest(
+            'this endpoint appends one row: send {"values": "v1,v2,v3", "delimiter": ","}. '
+            "Upload sessions are not supported; send bulk data with PUT /v1/datasets/{id}/data or a stream"
+        )
+    delimiter = body.get("delimiter")
+    delimiter = "," if delimiter is None or delimiter == "" else delimiter
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '\r\n"':
+        raise BadRequest(f"delimiter must be one character (not a quote or a line break), not {delimiter!r}")
+    rows = list(csv.reader(io.StringIO(values), delimiter=delimiter, strict=True))
+    if len(rows) != 1:
+        raise BadRequest(f"values must hold exactly one row, not {len(rows)}")
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(rows[0])
+    return out.getvalue().encode()
+
+
+@router.get("/{dataset_id}")
+def get_datasource(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    dataset, level = request.app.state.services.sharing.own_level(actor=actor, dataset_id=dataset_id)
+    return json_response(datasource(dataset, level, stream_id_of(request, actor, dataset.id)))
+
+
+@router.get("/{dataset_id}/permissions")
+def list_permissions(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    grants = request.app.state.services.sharing.grants(actor=actor, dataset_id=dataset_id)
+    return json_response(permission_list(grants))
+
+
+@router.get("/{dataset_id}/permissions/currentUser")
+def current_user_level(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    _, level = request.app.state.services.sharing.own_level(actor=actor, dataset_id=dataset_id)
+    return json_response(level.value)
+
+
+@router.delete("/{dataset_id}/permissions/{kind}/{principal_id}")
+async def revoke(
+    dataset_id: str, kind: str, principal_id: str, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
+    await json_object(request, required=False)  # some clients send a body with DELETE
+    kind_ = principal_type(kind, "the principal type")
+    if not principal_id.isdigit() or len(principal_id) > 18:
+        raise NotFound(f"{kind_.value} {principal_id} has no grant on dataset {dataset_id}")
+    await run_in_threadpool(
+        request.app.state.services.sharing.revoke,
+        actor=actor,
+        dataset_id=dataset_id,
+        principal_type=kind_,
+        principal_id=int(principal_id),
+    )
+    return json_response({})
+
+
+@router.post("/{dataset_id}/share")
+async def share(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    entries = share_entries(await json_object(request))
+    grants = await run_in_threadpool(
+        request.app.state.services.sharing.share, actor=actor, dataset_id=dataset_id, entries=entries
+    )
+    return json_response(permission_list(grants))
+
+
+@router.post("/{dataset_id}/uploads")
+async def append_row(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    row = one_row(await json_object(request))
+    datasets = request.app.state.services.datasets
+    with datasets.staging_area() as area:
+        upload = StagedUpload(
+            area / "row.csv", gzip_hint=False, max_bytes=request.app.state.settings.max_upload_bytes
+        )
+        try:
+            upload.write(row)
+            upload.finish()
+        except BaseException:
+            upload.abort()
+            raise
+        dataset = await run_in_threadpool(
+            datasets.import_csv,
+            actor=actor,
+            dataset_id=dataset_id,
+            csv_path=upload.path,
+            method=UpdateMethod.APPEND,
+        )
+    return json_response({"dataSourceId": dataset.id, "rowCount": dataset.row_count})

@@ -1,0 +1,287 @@
+"""``/api/data/v1/streams``: streams and their executions as Domo's product API shows them.
+
+Decisions (product-api.md §2 over the seed document):
+
+* ``GET /{id}`` answers the full Stream object; ``fields`` absent or containing ``all`` changes
+  nothing, an explicit list keeps only those top-level keys. Datagrove streams are API (push)
+  streams: ``transport``, ``dataProvider`` and ``configuration`` are fixed API values, so a client
+  reading them never meets a missing key.
+* ``POST /`` creates a dataset named ``dataSource.name`` and its stream and answers 201 with the
+  Stream. Its schema is ``schemaDefinition.columns`` when sent (Domo's R package sends one), else
+  empty. Connector settings (``transport``, ``configuration``, ``account``, ``dataProvider``,
+  ``advancedScheduleJson``) are accepted and not stored: Datagrove runs no connectors.
+* ``POST /{id}/executions`` takes no body, ``{"runType": ...}``, the seed's ``{"action": ...}``
+  or ``{"updateMethod": ...}``. With no connector to start, it opens an ACTIVE execution (201),
+  which the stream-execution push flow then fills: ``PUT .../executions/{e}/part/{n}`` (CSV, no
+  header, gzip welcome) and ``PUT .../executions/{e}/commit``.
+* ``GET /{id}/history/aggregate`` lists executions newest first (``limit``, default 1000).
+* Stream and execution times are epoch seconds; the embedded dataSource's are epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from datagrove.api import render
+from datagrove.api.bodies import gzip_hinted, json_object, receive_upload
+from datagrove.api.params import int_param
+from datagrove.api.product import epoch_seconds
+from datagrove.api.product.datasources import datasource
+from datagrove.api.public_v1.streams import update_method
+from datagrove.api.responses import json_response
+from datagrove.api.security import current_actor
+from datagrove.domain import AccessLevel, Actor, Execution, ExecutionState, UpdateMethod
+from datagrove.errors import BadRequest
+from datagrove.services.streams import StreamView
+from datagrove.tables.staging import StagedUpload
+
+router = APIRouter(prefix="/api/data/v1/streams")
+
+HISTORY_PAGE = 500
+MANUAL_SCHEDULE = json.dumps({"type": "MANUAL", "timezone": "UTC"}, separators=(",", ":"))
+# Domo's execution states have no ABORTED; an aborted execution reads as ERROR with its reason.
+STATE = {
+    ExecutionState.ACTIVE: "ACTIVE",
+    ExecutionState.COMMITTING: "ACTIVE",
+    ExecutionState.SUCCESS: "SUCCESS",
+    ExecutionState.ERROR: "ERROR",
+    ExecutionState.ABORTED: "ERROR",
+}
+
+
+def execution(e: Execution, *, started_by: int | None = None) -> dict[str, Any]:
+    errors: list[dict[str, Any]] = []
+    if e.error and e.state in (ExecutionState.ERROR, ExecutionState.ABORTED):
+        errors.append(
+            {
+                "id": None,
+                "streamId": e.stream_id,
+                "executionId": e.id,
+                "category": "FRAMEWORK",
+                "code": None,
+                "message": e.error,
+                "invalidatesExecution": True,
+                "parameters": {},
+            }
+        )
+    return {
+        "streamId": e.stream_id,
+        "executionId": e.id,
+        "toe": None,
+        "startedAt": epoch_seconds(e.created_at),
+        "endedAt": epoch_seconds(e.ended_at),
+        "updateMethod": e.update_method.value,
+        "index": True,
+        "retryCount": 0,
+        "retryExecution": None,
+        "containerManagerId": None,
+        "uploadId": None,
+        "indexRequestKey": None,
+        "currentState": STATE[e.state],
+        "runType": "MANUAL",
+        "createdAt": epoch_seconds(e.created_at),
+        "modifiedAt": epoch_seconds(e.modified_at),
+        "latestPhase": None,
+        "currentPhase": None,
+        "removed": False,
+        "rowsInserted": e.rows,
+        "bytesInserted": e.bytes,
+        "startedBy": None if started_by is None else str(started_by),
+        "cancelledBy": None,
+        "dataTag": None,
+        "peakMemoryUsedBytes": None,
+        "peakMemoryCommittedBytes": None,
+        "exportable": False,
+        "manualIndex": False,
+        "errors": errors,
+    }
+
+
+def aggregate(e: Execution) -> dict[str, Any]:
+    """One history entry: the keys of Domo's captured example (product-api.md §2.5)."""
+    return {
+        "streamId": e.stream_id,
+        "executionId": e.id,
+        "currentState": STATE[e.state],
+        "rowsInserted": e.rows,
+        "bytesInserted": e.bytes,
+        "startedAt": epoch_seconds(e.created_at),
+        "endedAt": epoch_seconds(e.ended_at),
+        "updateMethod": e.update_method.value,
+        "peakMemoryUsedBytes": None,
+    }
+
+
+def stream(view: StreamView, level: AccessLevel, executions: list[Execution]) -> dict[str, Any]:
+    """The Stream object; ``executions`` oldest first."""
+    s, d = view.stream, view.dataset
+    last = executions[-1] if executions else None
+    succeeded = [e for e in executions if e.state is ExecutionState.SUCCESS]
+    running = [e for e in executions if e.state in (ExecutionState.ACTIVE, ExecutionState.COMMITTING)]
+    current = running[-1] if running else None
+    latest = current or last
+    return {
+        "id": s.id,
+        "valid": True,
+        "invalidExecutionId": None,
+        "transport": {"type": "API", "description": "com.domo.connector.api", "version": "0"},
+        "updateMethod": s.update_method.value,
+        "dataProvider": {"id": None, "key": "api", "name": "API", "type": "STANDARD"},
+        "account": None,
+        "accounts": [],
+        "dataSource": datasource(d, level, s.id),
+        "schemaDefinition": {
+            "columns": [
+                {
+                    "type": c.type.value,
+                    "name": c.name,
+                    "id": c.name,
+                    "visible": True,
+                    "metadata": {"colLabel": c.name, "colFormat": "", "isEncrypted": False},
+                }
+                for c in d.columns
+            ]
+        },
+        "scheduleExpression": None,
+        "scheduleStartDate": None,
+        "advancedScheduleJson": MANUAL_SCHEDULE,
+        "scheduleRetryExpression": None,
+        "scheduleRetryCount": 0,
+        "lastExecution": execution(last) if last else None,
+        "lastSuccessfulExecution": execution(succeeded[-1]) if succeeded else None,
+        "currentExecution": execution(current) if current else None,
+        "currentExecutionState": STATE[latest.state] if latest else "IDLE",
+        "createdAt": epoch_seconds(s.created_at),
+        "createdBy": d.owner.id,
+        "modifiedAt": epoch_seconds(s.modified_at),
+        "modifiedBy": d.owner.id,
+        "scheduleState": "MANUAL",
+        "scheduleAssertion": False,
+        "inactiveScheduleCode": None,
+        "configuration": [],
+    }
+
+
+def selected(body: dict[str, Any], fields: str | None) -> dict[str, Any]:
+    """``fields=a,b``: only those top-level keys; absent or ``all``: everything."""
+    names = [name.strip() for name in (fields or "").split(",") if name.strip()]
+    if not names or "all" in names:
+        return body
+    return {key: value for key, value in body.items() if key in names}
+
+
+def all_executions(request: Request, actor: Actor, stream_id: int) -> list[Execution]:
+    """Every execution of the stream, oldest first (the service pages at most 500 at a time)."""
+    found: list[Execution] = []
+    while True:
+        page = request.app.state.services.streams.list_executions(
+            actor=actor, stream_id=stream_id, limit=HISTORY_PAGE, offset=len(found)
+        )
+        found.extend(page)
+        if len(page) < HISTORY_PAGE:
+            return found
+
+
+@router.post("")
+async def create_stream(request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    body = await json_object(request)
+    source = body.get("dataSource")
+    if not isinstance(source, dict) or not isinstance(source.get("name"), str) or not source["name"].strip():
+        raise BadRequest("dataSource must be an object with a non-empty 'name'")
+    description = source.get("description")
+    view = await run_in_threadpool(
+        request.app.state.services.streams.create,
+        actor=actor,
+        name=source["name"],
+        description=description if isinstance(description, str) else "",
+        columns=render.parse_columns(body.get("schemaDefinition") or {"columns": []}),
+        update_method=update_method(body.get("updateMethod")) or UpdateMethod.REPLACE,
+    )
+    # The creator holds OWNER on the new dataset, and a new stream has no executions.
+    return json_response(
+        selected(stream(view, AccessLevel.OWNER, []), request.query_params.get("fields")), status=201
+    )
+
+
+@router.get("/{stream_id}")
+def get_stream(stream_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    services = request.app.state.services
+    view = services.streams.get(actor=actor, stream_id=stream_id)
+    _, level = services.sharing.own_level(actor=actor, dataset_id=view.dataset.id)
+    body = stream(view, level, all_executions(request, actor, stream_id))
+    return json_response(selected(body, request.query_params.get("fields")))
+
+
+@router.get("/{stream_id}/history/aggregate")
+def history(stream_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    limit = max(0, int_param(request.query_params, "limit", 1000))
+    newest_first = all_executions(request, actor, stream_id)[::-1][:limit]
+    return json_response([aggregate(e) for e in newest_first])
+
+
+@router.post("/{stream_id}/executions")
+async def create_execution(
+    stream_id: int, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
+    body = await json_object(request, required=False)
+    created = await run_in_threadpool(
+        request.app.state.services.streams.create_execution,
+        actor=actor,
+        stream_id=stream_id,
+        update_method=update_method(body.get("updateMethod")),
+    )
+    return json_response(execution(created, started_by=actor.user.id), status=201)
+
+
+@router.get("/{stream_id}/executions/{execution_id}")
+def get_execution(
+    stream_id: int, execution_id: int, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
+    found = request.app.state.services.streams.get_execution(
+        actor=actor, stream_id=stream_id, execution_id=execution_id
+    )
+    return json_response(execution(found))
+
+
+@router.put("/{stream_id}/executions/{execution_id}/part/{part_id}")
+async def upload_part(
+    stream_id: int, execution_id: int, part_id: int, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
+    services = request.app.state.services
+    await run_in_threadpool(
+        services.streams.get_execution, actor=actor, stream_id=stream_id, execution_id=execution_id
+    )
+    with services.datasets.staging_area() as area:
+        upload = StagedUpload(
+            area / f"part-{part_id}.csv",
+            gzip_hint=gzip_hinted(request),
+            max_bytes=request.app.state.settings.max_upload_bytes,
+        )
+        await receive_upload(request, upload)
+        uploaded = await run_in_threadpool(
+            services.streams.upload_part,
+            actor=actor,
+            stream_id=stream_id,
+            execution_id=execution_id,
+            part_number=part_id,
+            csv_path=upload.path,
+            received_bytes=upload.received_bytes,
+            checksum=upload.checksum,
+        )
+    return json_response(execution(uploaded.execution))
+
+
+@router.put("/{stream_id}/executions/{execution_id}/commit")
+async def commit(
+    stream_id: int, execution_id: int, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
+    await json_object(request, required=False)
+    committed = await run_in_threadpool(
+        request.app.state.services.streams.commit, actor=actor, stream_id=stream_id, execution_id=execution_id
+    )
+    return json_response(execution(committed))
