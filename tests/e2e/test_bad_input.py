@@ -144,3 +144,18 @@ def test_column_names_differing_only_in_case_are_refused(client):
     schema = {"columns": [{"type": "LONG", "name": "Amount"}, {"type": "LONG", "name": "amount"}]}
     response = client.post("/v1/datasets", json={"name": "case", "schema": schema})
     assert response.status_code == 400 and "amount" in response.json()["message"].lower()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/streams/99999999999999999999",
+        "/v1/users/99999999999999999999",
+        "/v1/groups/-1",
+        "/v1/streams/1/executions/99999999999999999999",
+    ],
+)
+def test_ids_outside_64_bits_are_a_clear_400_and_the_server_carries_on(client, path):
+    response = client.get(path)
+    assert response.status_code == 400 and response.json()["status"] == 400
+    assert client.get("/v1/datasets").status_code == 200

@@ -180,7 +180,7 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
     ("GET", "/v1/datasets/{dataset_id}/policies"): (call("GET", "/v1/datasets/{dataset}/policies"), OWNERS_200),
     ("GET", "/v1/datasets/{dataset_id}/policies/{policy_id}"): (
         call("GET", "/v1/datasets/{dataset}/policies/{policy}"),
-        VIEW,
+        OWNERS_200,
     ),
     ("PUT", "/v1/datasets/{dataset_id}/policies/{policy_id}"): (
         call("PUT", "/v1/datasets/{dataset}/policies/{policy}", json={"name": "p2"}),
@@ -291,6 +291,30 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
         VIEW,
     ),
     ("GET", "/api/data/v1/streams/{stream_id}"): (call("GET", "/api/data/v1/streams/{stream}"), VIEW),
+    ("GET", "/api/data/v3/datasources/{dataset_id}/permissions/currentUser"): (
+        call("GET", "/api/data/v3/datasources/{dataset}/permissions/currentUser"),
+        VIEW,
+    ),
+    ("POST", "/api/data/v1/streams"): (
+        call("POST", "/api/data/v1/streams", json={"dataSource": {"name": "connector"}}),
+        CREATORS_201,
+    ),
+    ("POST", "/api/data/v1/streams/{stream_id}/executions"): (
+        call("POST", "/api/data/v1/streams/{stream}/executions", json={"action": "Manual"}),
+        (201, 201, 201, 201, 403, 403, 404, 403),
+    ),
+    ("GET", "/api/data/v1/streams/{stream_id}/executions/{execution_id}"): (
+        call("GET", "/api/data/v1/streams/{stream}/executions/{execution}"),
+        VIEW,
+    ),
+    ("PUT", "/api/data/v1/streams/{stream_id}/executions/{execution_id}/part/{part_id}"): (
+        call("PUT", "/api/data/v1/streams/{stream}/executions/{execution}/part/1", **CSV),
+        EDIT_200,
+    ),
+    ("PUT", "/api/data/v1/streams/{stream_id}/executions/{execution_id}/commit"): (
+        call("PUT", "/api/data/v1/streams/{stream}/executions/{execution}/commit"),
+        EDIT_200,
+    ),
     ("GET", "/api/data/v1/streams/{stream_id}/history/aggregate"): (
         call("GET", "/api/data/v1/streams/{stream}/history/aggregate"),
         VIEW,

@@ -39,24 +39,33 @@ class PermissionCatalog:
 
     def grant(self, grant: Grant, *, granted_by: int | None) -> None:
         """Set the principal's level on the dataset (replacing any earlier one)."""
+        self.grant_many([grant], granted_by=granted_by)
+
+    def grant_many(self, grants: list[Grant], *, granted_by: int | None) -> None:
+        """Set every grant's level (replacing earlier ones), all in one transaction."""
+        with self.engine.begin() as db:
+            for grant in grants:
+                self._replace(db, grant, granted_by)
+
+    @staticmethod
+    def _replace(db: sa.Connection, grant: Grant, granted_by: int | None) -> None:
         p = t.dataset_permissions
         key = sa.and_(
             p.c.dataset_id == grant.dataset_id,
             p.c.principal_type == grant.principal_type.value,
             p.c.principal_id == grant.principal_id,
         )
-        with self.engine.begin() as db:
-            db.execute(p.delete().where(key))
-            db.execute(
-                p.insert().values(
-                    dataset_id=grant.dataset_id,
-                    principal_type=grant.principal_type.value,
-                    principal_id=grant.principal_id,
-                    access_level=grant.level.value,
-                    granted_by=granted_by,
-                    granted_at=utcnow(),
-                )
+        db.execute(p.delete().where(key))
+        db.execute(
+            p.insert().values(
+                dataset_id=grant.dataset_id,
+                principal_type=grant.principal_type.value,
+                principal_id=grant.principal_id,
+                access_level=grant.level.value,
+                granted_by=granted_by,
+                granted_at=utcnow(),
             )
+        )
 
     def revoke(self, dataset_id: str, principal_type: PrincipalType, principal_id: int) -> bool:
         """Remove the principal's grant; refuses (returns False) to remove the last OWNER."""

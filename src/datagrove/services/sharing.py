@@ -100,22 +100,23 @@ class SharingService:
             self._refused(actor, "dataset.share", dataset, exc)
             raise
         current = {(g.principal_type, g.principal_id): g.level for g in self._permissions.grants(dataset.id)}
+        changes: list[tuple[Grant, str]] = []
         for entry, name in zip(entries, names, strict=True):
             held = current.get((entry.principal_type, entry.principal_id))
             if held is not None and held.rank >= entry.level.rank:
                 continue  # sharing never lowers a level
-            self._permissions.grant(
-                Grant(dataset.id, entry.principal_type, entry.principal_id, entry.level),
-                granted_by=actor.user.id,
-            )
             current[(entry.principal_type, entry.principal_id)] = entry.level
+            changes.append((Grant(dataset.id, entry.principal_type, entry.principal_id, entry.level), name))
+        # One transaction: a share is applied whole or not at all, even if the process dies midway.
+        self._permissions.grant_many([grant for grant, _ in changes], granted_by=actor.user.id)
+        for granted, name in changes:
             self._audit.record(
                 actor,
                 "dataset.share",
                 object_type="DATASET",
                 object_id=dataset.id,
                 object_name=dataset.name,
-                detail=f"{entry.principal_type.value} {entry.principal_id} ({name}): {entry.level.value}",
+                detail=f"{granted.principal_type.value} {granted.principal_id} ({name}): {granted.level.value}",
             )
         return self.grants(actor=actor, dataset_id=dataset.id)
 

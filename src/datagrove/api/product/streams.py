@@ -29,8 +29,8 @@ from starlette.responses import Response
 
 from datagrove.api import render
 from datagrove.api.bodies import gzip_hinted, json_object, receive_upload
-from datagrove.api.params import int_param
-from datagrove.api.product import epoch_seconds
+from datagrove.api.params import PathId, int_param
+from datagrove.api.product import epoch_seconds, known_id
 from datagrove.api.product.datasources import datasource
 from datagrove.api.public_v1.streams import update_method
 from datagrove.api.responses import json_response
@@ -175,7 +175,7 @@ def selected(body: dict[str, Any], fields: str | None) -> dict[str, Any]:
     return {key: value for key, value in body.items() if key in names}
 
 
-def all_executions(request: Request, actor: Actor, stream_id: int) -> list[Execution]:
+def all_executions(request: Request, actor: Actor, stream_id: PathId) -> list[Execution]:
     """Every execution of the stream, oldest first (the service pages at most 500 at a time)."""
     found: list[Execution] = []
     while True:
@@ -209,7 +209,8 @@ async def create_stream(request: Request, actor: Actor = Depends(current_actor))
 
 
 @router.get("/{stream_id}")
-def get_stream(stream_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+def get_stream(stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    known_id(stream_id, "stream")
     services = request.app.state.services
     view = services.streams.get(actor=actor, stream_id=stream_id)
     _, level = services.sharing.own_level(actor=actor, dataset_id=view.dataset.id)
@@ -218,7 +219,8 @@ def get_stream(stream_id: int, request: Request, actor: Actor = Depends(current_
 
 
 @router.get("/{stream_id}/history/aggregate")
-def history(stream_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+def history(stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    known_id(stream_id, "stream")
     limit = max(0, int_param(request.query_params, "limit", 1000))
     newest_first = all_executions(request, actor, stream_id)[::-1][:limit]
     return json_response([aggregate(e) for e in newest_first])
@@ -226,8 +228,9 @@ def history(stream_id: int, request: Request, actor: Actor = Depends(current_act
 
 @router.post("/{stream_id}/executions")
 async def create_execution(
-    stream_id: int, request: Request, actor: Actor = Depends(current_actor)
+    stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)
 ) -> Response:
+    known_id(stream_id, "stream")
     body = await json_object(request, required=False)
     created = await run_in_threadpool(
         request.app.state.services.streams.create_execution,
@@ -240,8 +243,10 @@ async def create_execution(
 
 @router.get("/{stream_id}/executions/{execution_id}")
 def get_execution(
-    stream_id: int, execution_id: int, request: Request, actor: Actor = Depends(current_actor)
+    stream_id: PathId, execution_id: PathId, request: Request, actor: Actor = Depends(current_actor)
 ) -> Response:
+    known_id(stream_id, "stream")
+    known_id(execution_id, "execution")
     found = request.app.state.services.streams.get_execution(
         actor=actor, stream_id=stream_id, execution_id=execution_id
     )
@@ -250,8 +255,15 @@ def get_execution(
 
 @router.put("/{stream_id}/executions/{execution_id}/part/{part_id}")
 async def upload_part(
-    stream_id: int, execution_id: int, part_id: int, request: Request, actor: Actor = Depends(current_actor)
+    stream_id: PathId,
+    execution_id: PathId,
+    part_id: PathId,
+    request: Request,
+    actor: Actor = Depends(current_actor),
 ) -> Response:
+    known_id(stream_id, "stream")
+    known_id(execution_id, "execution")
+    known_id(part_id, "part")
     services = request.app.state.services
     await run_in_threadpool(
         services.streams.get_execution, actor=actor, stream_id=stream_id, execution_id=execution_id
@@ -278,8 +290,10 @@ async def upload_part(
 
 @router.put("/{stream_id}/executions/{execution_id}/commit")
 async def commit(
-    stream_id: int, execution_id: int, request: Request, actor: Actor = Depends(current_actor)
+    stream_id: PathId, execution_id: PathId, request: Request, actor: Actor = Depends(current_actor)
 ) -> Response:
+    known_id(stream_id, "stream")
+    known_id(execution_id, "execution")
     await json_object(request, required=False)
     committed = await run_in_threadpool(
         request.app.state.services.streams.commit, actor=actor, stream_id=stream_id, execution_id=execution_id

@@ -85,6 +85,6 @@ def list_audit(request: Request, actor: Actor = Depends(current_actor)) -> Respo
         end=_time(query, "end"),
         user_id=None if user is None else int(user),
         limit=int_param(query, "limit", 50),
-        offset=int_param(query, "offset", 0),
+        offset=min(int_param(query, "offset", 0), 2**63 - 1),
     )
     return json_response([audit_entry(e) for e in entries])

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from datagrove.api.bodies import json_object
-from datagrove.api.params import int_param
+from datagrove.api.params import PathId, int_param
 from datagrove.api.responses import empty, json_response
 from datagrove.api.security import current_actor
 from datagrove.domain import Actor, Group
@@ -82,11 +82,11 @@ def list_groups(request: Request, actor: Actor = Depends(current_actor)) -> Resp
     return json_response([group(g) for g in groups])
 
 
-def get_group(group_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+def get_group(group_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     return json_response(group(request.app.state.services.people.get_group(actor=actor, group_id=group_id)))
 
 
-async def update_group(group_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+async def update_group(group_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     body = await json_object(request)
     updated = await run_in_threadpool(
         request.app.state.services.people.update_group,
@@ -99,12 +99,12 @@ async def update_group(group_id: int, request: Request, actor: Actor = Depends(c
     return json_response(group(updated))
 
 
-def delete_group(group_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+def delete_group(group_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     request.app.state.services.people.delete_group(actor=actor, group_id=group_id)
     return empty(204)
 
 
-def list_members(group_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+def list_members(group_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     query = request.query_params
     ids = request.app.state.services.people.member_ids(
         actor=actor,
@@ -116,7 +116,7 @@ def list_members(group_id: int, request: Request, actor: Actor = Depends(current
 
 
 async def add_member(
-    group_id: int, user_id: int, request: Request, actor: Actor = Depends(current_actor)
+    group_id: PathId, user_id: PathId, request: Request, actor: Actor = Depends(current_actor)
 ) -> Response:
     await json_object(request, required=False)  # pydomo sends {}, Java "", Node nothing
     await run_in_threadpool(
@@ -126,7 +126,7 @@ async def add_member(
 
 
 def remove_member(
-    group_id: int, user_id: int, request: Request, actor: Actor = Depends(current_actor)
+    group_id: PathId, user_id: PathId, request: Request, actor: Actor = Depends(current_actor)
 ) -> Response:
     request.app.state.services.people.remove_member(actor=actor, group_id=group_id, user_id=user_id)
     return empty(204)

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from datagrove.api import render
 from datagrove.api.bodies import gzip_hinted, json_object, receive_upload
-from datagrove.api.params import int_param
+from datagrove.api.params import PathId, int_param
 from datagrove.api.responses import empty, json_response
 from datagrove.api.security import current_actor
 from datagrove.domain import Actor, UpdateMethod
@@ -79,13 +79,15 @@ def search_streams(request: Request, actor: Actor = Depends(current_actor)) -> R
     return json_response([render.stream(v) for v in views])
 
 
-def get_stream(stream_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+def get_stream(stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     return json_response(
         render.stream(request.app.state.services.streams.get(actor=actor, stream_id=stream_id))
     )
 
 
-async def update_stream(stream_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+async def update_stream(
+    stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
     body = await json_object(request, required=False)
     # Only updateMethod: Java sends its whole StreamRequest, dataSet included, which must not be applied.
     view = await run_in_threadpool(
@@ -97,13 +99,13 @@ async def update_stream(stream_id: int, request: Request, actor: Actor = Depends
     return json_response(render.stream(view))
 
 
-def delete_stream(stream_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+def delete_stream(stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     request.app.state.services.streams.delete(actor=actor, stream_id=stream_id)
     return empty(204)
 
 
 async def create_execution(
-    stream_id: int, request: Request, actor: Actor = Depends(current_actor)
+    stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)
 ) -> Response:
     body = await json_object(request, required=False)
     execution = await run_in_threadpool(
@@ -115,7 +117,7 @@ async def create_execution(
     return json_response(render.execution(execution), status=201)
 
 
-def list_executions(stream_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+def list_executions(stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     query = request.query_params
     executions = request.app.state.services.streams.list_executions(
         actor=actor,
@@ -126,7 +128,9 @@ def list_executions(stream_id: int, request: Request, actor: Actor = Depends(cur
     return json_response([render.execution(e) for e in executions])
 
 
-async def abort_current(stream_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+async def abort_current(
+    stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
     await json_object(request, required=False)
     await run_in_threadpool(
         request.app.state.services.streams.abort_current, actor=actor, stream_id=stream_id
@@ -135,7 +139,7 @@ async def abort_current(stream_id: int, request: Request, actor: Actor = Depends
 
 
 def get_execution(
-    stream_id: int, execution_id: int, request: Request, actor: Actor = Depends(current_actor)
+    stream_id: PathId, execution_id: PathId, request: Request, actor: Actor = Depends(current_actor)
 ) -> Response:
     execution = request.app.state.services.streams.get_execution(
         actor=actor, stream_id=stream_id, execution_id=execution_id
@@ -144,7 +148,11 @@ def get_execution(
 
 
 async def upload_part(
-    stream_id: int, execution_id: int, part_id: int, request: Request, actor: Actor = Depends(current_actor)
+    stream_id: PathId,
+    execution_id: PathId,
+    part_id: PathId,
+    request: Request,
+    actor: Actor = Depends(current_actor),
 ) -> Response:
     services = request.app.state.services
     # Refuse early (before reading a large body) when the stream, the execution or access is wrong.
@@ -172,7 +180,7 @@ async def upload_part(
 
 
 async def commit(
-    stream_id: int, execution_id: int, request: Request, actor: Actor = Depends(current_actor)
+    stream_id: PathId, execution_id: PathId, request: Request, actor: Actor = Depends(current_actor)
 ) -> Response:
     await json_object(request, required=False)
     execution = await run_in_threadpool(
@@ -182,7 +190,7 @@ async def commit(
 
 
 async def abort(
-    stream_id: int, execution_id: int, request: Request, actor: Actor = Depends(current_actor)
+    stream_id: PathId, execution_id: PathId, request: Request, actor: Actor = Depends(current_actor)
 ) -> Response:
     await json_object(request, required=False)
     execution = await run_in_threadpool(

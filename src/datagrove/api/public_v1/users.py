@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from datagrove.api.bodies import json_object
-from datagrove.api.params import int_param
+from datagrove.api.params import PathId, int_param
 from datagrove.api.render import timestamp
 from datagrove.api.responses import empty, json_response
 from datagrove.api.security import current_actor
@@ -90,11 +90,11 @@ def list_users(request: Request, actor: Actor = Depends(current_actor)) -> Respo
     return json_response([user(p) for p in people])
 
 
-def get_user(user_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+def get_user(user_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     return json_response(user(request.app.state.services.people.get_user(actor=actor, user_id=user_id)))
 
 
-async def update_user(user_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+async def update_user(user_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     body = await json_object(request)
     person = await run_in_threadpool(
         request.app.state.services.people.update_user,
@@ -107,7 +107,7 @@ async def update_user(user_id: int, request: Request, actor: Actor = Depends(cur
     return json_response(user(person))
 
 
-def delete_user(user_id: int, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+def delete_user(user_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     request.app.state.services.people.delete_user(actor=actor, user_id=user_id)
     return empty(204)
 
