@@ -177,7 +177,10 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
         ),
         (201, 201, 201, 403, 403, 403, 404, 403),
     ),
-    ("GET", "/v1/datasets/{dataset_id}/policies"): (call("GET", "/v1/datasets/{dataset}/policies"), OWNERS_200),
+    ("GET", "/v1/datasets/{dataset_id}/policies"): (
+        call("GET", "/v1/datasets/{dataset}/policies"),
+        OWNERS_200,
+    ),
     ("GET", "/v1/datasets/{dataset_id}/policies/{policy_id}"): (
         call("GET", "/v1/datasets/{dataset}/policies/{policy}"),
         OWNERS_200,

@@ -13,11 +13,16 @@ def test_an_idle_execution_is_aborted_and_its_staged_parts_removed(tmp_path):
     server = RunningServer(
         data_dir=tmp_path / "data",
         catalog_url=None,
-        extra_env={"DATAGROVE_EXECUTION_IDLE_TIMEOUT_SECONDS": "1", "DATAGROVE_REAPER_INTERVAL_SECONDS": "0.2"},
+        extra_env={
+            "DATAGROVE_EXECUTION_IDLE_TIMEOUT_SECONDS": "1",
+            "DATAGROVE_REAPER_INTERVAL_SECONDS": "0.2",
+        },
     ).start()
     try:
         with server.client() as client:
-            sid = client.post("/v1/streams", json={"dataSet": {"name": "idle", "schema": SCHEMA}}).json()["id"]
+            sid = client.post("/v1/streams", json={"dataSet": {"name": "idle", "schema": SCHEMA}}).json()[
+                "id"
+            ]
             eid = client.post(f"/v1/streams/{sid}/executions").json()["id"]
             assert client.put(f"/v1/streams/{sid}/executions/{eid}/part/1", content=b"x\n").status_code == 200
             staged = server.data_dir / "staging" / "executions" / str(eid)
