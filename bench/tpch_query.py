@@ -546,7 +546,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         baseline_import_ms=baseline_import_ms,
         pg_load_ms=pg_load_ms,
         figures=figures,
-        load_average=load_average,
+        load_average=(load_average, os.getloadavg()[0]),
         agreed=agreed + (" and the TPC-H specification's Q1 answer" if args.scale == 1 else ""),
     )
     print()
@@ -571,7 +571,7 @@ class Report:
     pg_load_ms: float | None
     figures: list[QueryFigures]
     agreed: str
-    load_average: float
+    load_average: tuple[float, float]  # at the start and the end
 
     def query_rows(self) -> list[list[str]]:
         return [
@@ -652,8 +652,8 @@ class Report:
             [
                 f"Command: `./dg bench tpch_query {self.arguments}` (or `.venv/bin/python "
                 f"bench/tpch_query.py {self.arguments}`) — {today()}  \n"
-                f"Machine: {machine()}; DuckDB {duckdb.__version__}; load average at the start "
-                f"{self.load_average:.1f}  \n"
+                f"Machine: {machine()}; DuckDB {duckdb.__version__}; 1-minute load average "
+                f"{self.load_average[0]:.1f} at the start, {self.load_average[1]:.1f} at the end  \n"
                 f"Data: TPC-H lineitem SF{scale_label(self.scale)} from tpchgen-cli, {self.checksum}  \n"
                 f"Medians of {self.runs} runs after one warm-up (PostgreSQL: {self.pg_runs}); "
                 f"HTTP and in-process DuckDB runs interleaved.",
