@@ -82,7 +82,7 @@ def build_services(settings: Settings) -> Services:
         catalog_url=settings.resolved_catalog_url,
         warehouse_dir=settings.warehouse_dir,
         staging_dir=settings.staging_dir,
-        threads=settings.ingest_threads,
+        threads=settings.import_threads,
     )
     signing_key = settings.signing_key or catalog.server_key(
         "jwt_signing_key", default=secrets.token_urlsafe(48)
@@ -109,7 +109,7 @@ def build_services(settings: Settings) -> Services:
         permissions=permissions,
         policies=policies,
         audit=audit,
-        ingest_threads=settings.ingest_threads,
+        ingest_threads=settings.import_threads,
         ingest_slots=ingest_slots,
     )
     streams = StreamService(
@@ -119,7 +119,7 @@ def build_services(settings: Settings) -> Services:
         datasets=datasets,
         access=access,
         audit=audit,
-        ingest_threads=settings.ingest_threads,
+        ingest_threads=settings.resolved_part_threads,
         ingest_slots=ingest_slots,
         idle_timeout_seconds=settings.execution_idle_timeout_seconds,
     )

@@ -46,10 +46,14 @@ class Settings(BaseSettings):
     query_max_rows: int = Field(1_000_000, description="Most rows a SQL query may return.")
     query_threads: int = Field(2, description="DuckDB threads per query.")
     query_memory_limit: str = Field("4GB", description="DuckDB memory limit per query.")
-    ingest_threads: int = Field(2, description="DuckDB threads for converting one CSV upload to Parquet.")
+    ingest_threads: int = Field(
+        0,
+        description="DuckDB threads converting one stream part to Parquet; 0 = cores / ingest_concurrency. "
+        "A single-file import (PUT /v1/datasets/{id}/data) always uses every core.",
+    )
     ingest_concurrency: int = Field(
         0,
-        description="CSV uploads converted to Parquet at once (others wait, already on disk); 0 = cores / 2.",
+        description="CSV uploads converted to Parquet at once (others wait, already on disk); 0 = cores.",
     )
     max_upload_bytes: int = Field(
         16 * 1024**3, description="Largest CSV body (after decompression) accepted by a data import."
@@ -70,7 +74,17 @@ class Settings(BaseSettings):
 
     @property
     def resolved_ingest_concurrency(self) -> int:
-        return self.ingest_concurrency or max(1, (os.cpu_count() or 2) // 2)
+        # Measured on 2 cores (bench/RESULTS.md): two one-thread conversions beat one two-thread
+        # conversion by ~15% on parallel parts, and two two-thread ones overshoot the memory target.
+        return self.ingest_concurrency or (os.cpu_count() or 2)
+
+    @property
+    def resolved_part_threads(self) -> int:
+        return self.ingest_threads or max(1, (os.cpu_count() or 2) // self.resolved_ingest_concurrency)
+
+    @property
+    def import_threads(self) -> int:
+        return os.cpu_count() or 2
 
     @property
     def warehouse_dir(self) -> Path:
