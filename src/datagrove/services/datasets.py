@@ -156,10 +156,8 @@ class DatasetService:
         parquet = csv_path.with_suffix(".parquet")
         with self._ingest_slots:
             ingested = csv_to_parquet(csv_path, parquet, dataset.columns, threads=self._ingest_threads)
-        result = self._store.commit_files(dataset_id, [ingested.path], replace=method is UpdateMethod.REPLACE)
-        updated = self._catalog.update_dataset(
-            dataset_id, row_count=result.total_rows, data_updated_at=utcnow()
-        )
+        self._store.commit_files(dataset_id, [ingested.path], replace=method is UpdateMethod.REPLACE)
+        updated = self.record_data_change(dataset_id)
         self._audit.record(
             actor,
             "dataset.import",
@@ -175,11 +173,25 @@ class DatasetService:
                     "dataset": dataset_id,
                     "method": method.value,
                     "rows": ingested.rows,
-                    "total_rows": result.total_rows,
+                    "total_rows": updated.row_count,
                     "seconds": round(time.monotonic() - started, 3),
                 }
             },
         )
+        return updated
+
+    def record_data_change(self, dataset_id: str) -> Dataset:
+        """Store the table's current row count and data time in the catalog after a commit.
+
+        Writers racing on one dataset each saw the total of their own snapshot; the newest must win.
+        Each writer stores the current total and checks it again afterwards, so whichever finishes
+        last stores the newest snapshot's total.
+        """
+        for _ in range(10):
+            total = self._store.total_rows(dataset_id)
+            updated = self._catalog.update_dataset(dataset_id, row_count=total, data_updated_at=utcnow())
+            if self._store.total_rows(dataset_id) == total:
+                return updated
         return updated
 
     def export_csv(self, *, actor: Actor, dataset_id: str, include_header: bool) -> Iterator[bytes]:

@@ -293,7 +293,7 @@ class StreamService:
         assert execution.commit_key is not None
         parts = [p for p in self._streams.parts(execution.id) if p.state is PartState.READY]
         try:
-            result = self._store.commit_files(
+            self._store.commit_files(
                 dataset.id,
                 [Path(p.path) for p in parts if p.path],
                 replace=execution.update_method is UpdateMethod.REPLACE,
@@ -329,7 +329,7 @@ class StreamService:
             rows=rows,
             bytes=sum(p.bytes for p in parts),
         )
-        self._catalog.update_dataset(dataset.id, row_count=result.total_rows, data_updated_at=utcnow())
+        self._datasets.record_data_change(dataset.id)
         self._store.discard_execution(execution.id)
         log.info(
             "execution committed",

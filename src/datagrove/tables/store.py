@@ -240,6 +240,10 @@ class TableStore:
                 raise
         return self._commit_result(dataset_id)
 
+    def total_rows(self, dataset_id: str) -> int:
+        """Rows in the table's current snapshot (from its metadata, without reading data)."""
+        return self._commit_result(dataset_id).total_rows
+
     def _commit_result(self, dataset_id: str) -> CommitResult:
         snapshot = self._table(dataset_id).current_snapshot()
         records = snapshot.summary.get("total-records") if snapshot and snapshot.summary else None
