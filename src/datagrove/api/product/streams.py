@@ -28,17 +28,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from datagrove.api import render
-from datagrove.api.bodies import gzip_hinted, json_object, receive_upload
+from datagrove.api.bodies import json_object
 from datagrove.api.params import PathId, int_param
 from datagrove.api.product import epoch_seconds, known_id
 from datagrove.api.product.datasources import datasource
-from datagrove.api.public_v1.streams import update_method
+from datagrove.api.public_v1.streams import receive_part, update_method
 from datagrove.api.responses import json_response
 from datagrove.api.security import current_actor
 from datagrove.domain import AccessLevel, Actor, Execution, ExecutionState, UpdateMethod
 from datagrove.errors import BadRequest
 from datagrove.services.streams import StreamView
-from datagrove.tables.staging import StagedUpload
 
 router = APIRouter(prefix="/api/data/v1/streams")
 
@@ -264,27 +263,7 @@ async def upload_part(
     known_id(stream_id, "stream")
     known_id(execution_id, "execution")
     known_id(part_id, "part")
-    services = request.app.state.services
-    await run_in_threadpool(
-        services.streams.get_execution, actor=actor, stream_id=stream_id, execution_id=execution_id
-    )
-    with services.datasets.staging_area() as area:
-        upload = StagedUpload(
-            area / f"part-{part_id}.csv",
-            gzip_hint=gzip_hinted(request),
-            max_bytes=request.app.state.settings.max_upload_bytes,
-        )
-        await receive_upload(request, upload)
-        uploaded = await run_in_threadpool(
-            services.streams.upload_part,
-            actor=actor,
-            stream_id=stream_id,
-            execution_id=execution_id,
-            part_number=part_id,
-            csv_path=upload.path,
-            received_bytes=upload.received_bytes,
-            checksum=upload.checksum,
-        )
+    uploaded = await receive_part(request, actor, stream_id, execution_id, part_id)
     return json_response(execution(uploaded.execution))
 
 

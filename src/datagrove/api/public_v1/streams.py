@@ -20,6 +20,7 @@ from datagrove.api.responses import empty, json_response
 from datagrove.api.security import current_actor
 from datagrove.domain import Actor, UpdateMethod
 from datagrove.errors import BadRequest
+from datagrove.services.streams import UploadedPart
 from datagrove.tables.staging import StagedUpload
 
 router = APIRouter(prefix="/v1/streams")
@@ -154,6 +155,15 @@ async def upload_part(
     request: Request,
     actor: Actor = Depends(current_actor),
 ) -> Response:
+    uploaded = await receive_part(request, actor, stream_id, execution_id, part_id)
+    return json_response(render.execution(uploaded.execution, part=uploaded.part))
+
+
+async def receive_part(
+    request: Request, actor: Actor, stream_id: int, execution_id: int, part_id: int
+) -> UploadedPart:
+    """Stream the body of a part upload to staging and hand it to the stream service (both API
+    families' part routes use this)."""
     services = request.app.state.services
     # Refuse early (before reading a large body) when the stream, the execution or access is wrong.
     await run_in_threadpool(
@@ -166,7 +176,7 @@ async def upload_part(
             max_bytes=request.app.state.settings.max_upload_bytes,
         )
         await receive_upload(request, upload)
-        uploaded = await run_in_threadpool(
+        uploaded: UploadedPart = await run_in_threadpool(
             services.streams.upload_part,
             actor=actor,
             stream_id=stream_id,
@@ -176,7 +186,7 @@ async def upload_part(
             received_bytes=upload.received_bytes,
             checksum=upload.checksum,
         )
-    return json_response(render.execution(uploaded.execution, part=uploaded.part))
+    return uploaded
 
 
 async def commit(
