@@ -122,6 +122,7 @@ def build_services(settings: Settings) -> Services:
         ingest_threads=settings.resolved_part_threads,
         ingest_slots=ingest_slots,
         idle_timeout_seconds=settings.execution_idle_timeout_seconds,
+        commit_resume_after_seconds=settings.commit_resume_after_seconds,
     )
     limits = QueryLimits(
         timeout_seconds=settings.query_timeout_seconds,

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         24 * 3600,
         description="A stream execution idle for longer than this is aborted and its staging removed.",
     )
+    commit_resume_after_seconds: float = Field(
+        300, description="A commit left unfinished (its process died) this long is finished by the reaper."
+    )
     reaper_interval_seconds: float = Field(60, description="How often idle executions are looked for.")
     max_json_bytes: int = Field(1024**2, description="Largest JSON request body accepted.")
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")

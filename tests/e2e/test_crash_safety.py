@@ -163,3 +163,32 @@ def test_a_part_upload_killed_midway_leaves_the_dataset_alone_and_the_execution_
 def _ignore_errors(call) -> None:
     with contextlib.suppress(httpx.HTTPError):
         call()
+
+
+def test_a_commit_cut_short_by_a_crash_is_finished_by_the_reaper_without_a_retry(tmp_path):
+    server = RunningServer(data_dir=tmp_path / "data", catalog_url=None)
+    server.extra_env["DATAGROVE_CRASH_AT"] = "commit-landed"
+    server.start()
+    try:
+        dataset_id, sid, eid = prepare(server)
+        with server.client() as client, pytest.raises(httpx.HTTPError):
+            client.put(f"/v1/streams/{sid}/executions/{eid}/commit")
+        server.process.wait(timeout=10)
+        server.extra_env = {
+            "DATAGROVE_COMMIT_RESUME_AFTER_SECONDS": "0.5",
+            "DATAGROVE_REAPER_INTERVAL_SECONDS": "0.2",
+        }
+        server.start()
+        with server.client() as client:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                state = client.get(f"/v1/streams/{sid}/executions/{eid}").json()["currentState"]
+                if state == "SUCCESS":
+                    break
+                time.sleep(0.2)
+            assert state == "SUCCESS"
+            assert client.get(f"/v1/datasets/{dataset_id}").json()["rows"] == 1000 + PARTS * ROWS_PER_PART
+            assert count(client, dataset_id) == 1000 + PARTS * ROWS_PER_PART
+            assert not (server.data_dir / "staging" / "executions" / str(eid)).exists()
+    finally:
+        server.kill()

@@ -188,9 +188,12 @@ class StreamCatalog:
             ).scalar()
         return None if state is None else ExecutionState(state)
 
-    def idle_executions(self, *, older_than: datetime) -> list[Execution]:
+    def idle_executions(
+        self, *, older_than: datetime, state: ExecutionState = ExecutionState.ACTIVE
+    ) -> list[Execution]:
+        """Executions in ``state`` not changed since ``older_than``."""
         query = sa.select(t.executions).where(
-            t.executions.c.state == ExecutionState.ACTIVE.value, t.executions.c.modified_at < older_than
+            t.executions.c.state == state.value, t.executions.c.modified_at < older_than
         )
         with self.engine.connect() as db:
             return [_execution(row) for row in db.execute(query)]

@@ -77,7 +77,9 @@ class StreamService:
         ingest_threads: int,
         ingest_slots: threading.BoundedSemaphore,
         idle_timeout_seconds: float,
+        commit_resume_after_seconds: float,
     ) -> None:
+        self._commit_resume_after = commit_resume_after_seconds
         self._ingest_slots = ingest_slots
         self._catalog = catalog
         self._streams = streams
@@ -373,6 +375,7 @@ class StreamService:
         idle = self._streams.idle_executions(older_than=cutoff)
         for execution in idle:
             self._abort(execution.id, f"idle for longer than {int(self._idle_timeout)} s")
+        self._resume_stalled_commits()
         # An upload's staging area is written continuously while its body arrives; one untouched
         # for an hour belongs to a request that died with its process.
         self._store.reclaim_abandoned_uploads(idle_seconds=3600)
@@ -381,6 +384,21 @@ class StreamService:
             if state is None or state in TERMINAL:
                 self._store.discard_execution(execution_id)
         return len(idle)
+
+    def _resume_stalled_commits(self) -> None:
+        """Finish commits whose process died midway (COMMITTING for longer than the setting), so the
+        dataset's metadata and staging catch up without waiting for the client to retry. The commit
+        key keeps this exactly-once even if a client retries at the same moment."""
+        cutoff = utcnow() - timedelta(seconds=self._commit_resume_after)
+        for execution in self._streams.idle_executions(older_than=cutoff, state=ExecutionState.COMMITTING):
+            try:
+                stream = self._streams.get_stream(execution.stream_id)
+                self._finish_commit(self._catalog.get_dataset(stream.dataset_id), execution)
+                log.info("resumed a stalled commit", extra={"fields": {"execution": execution.id}})
+            except Exception:
+                log.exception(
+                    "could not resume a stalled commit", extra={"fields": {"execution": execution.id}}
+                )
 
     def _abort(self, execution_id: int, reason: str) -> None:
         if self._streams.transition(
