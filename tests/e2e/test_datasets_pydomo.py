@@ -155,3 +155,16 @@ def test_delete_answers_204_and_then_404(domo, unique):
     domo.datasets.delete(dataset_id)
     with pytest.raises(Exception, match="404"):
         domo.datasets.get(dataset_id)
+
+
+def test_decimal_values_keep_every_digit_in_query_results(server, unique):
+    with server.client() as client:
+        schema = {"columns": [{"type": "DECIMAL", "name": "amount"}]}
+        dataset_id = client.post("/v1/datasets", json={"name": f"dec {unique}", "schema": schema}).json()[
+            "id"
+        ]
+        client.put(f"/v1/datasets/{dataset_id}/data", content=b"12345678901234567890.1234567891\n1.10\n")
+        answer = client.post(
+            f"/v1/datasets/query/execute/{dataset_id}", json={"sql": "SELECT amount FROM table"}
+        )
+        assert b"[12345678901234567890.1234567891]" in answer.content and b"[1.1]" in answer.content
