@@ -9,7 +9,9 @@ DuckDB's errors into ours. This lock is the security boundary; the checks of
 
 from __future__ import annotations
 
+import atexit
 import os
+import queue
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +42,71 @@ class QueryLimits:
     memory_limit: str = "2GB"
 
 
+class _SpareDatabases:
+    """Fresh in-memory DuckDB databases made ahead of time, and used ones closed afterwards.
+
+    Creating a DuckDB database costs ~12 ms (it registers every built-in function) and closing one
+    ~4 ms, a third of a short query's time. Every query still gets a database of its own, used once;
+    only the creating and the closing move off the request's path, to two background threads that
+    start on first use.
+    """
+
+    def __init__(self, ready: int = 2) -> None:
+        self._ready: queue.Queue[duckdb.DuckDBPyConnection] = queue.Queue(maxsize=ready)
+        self._used: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+        self._started = False
+        self._stopping = False
+        self._lock = threading.Lock()
+
+    def take(self) -> duckdb.DuckDBPyConnection:
+        self._start()
+        try:
+            return self._ready.get_nowait()
+        except queue.Empty:
+            return duckdb.connect(":memory:")
+
+    def discard(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._used.put(con)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._fill, name="duckdb-spares", daemon=True).start()
+        threading.Thread(target=self._close, name="duckdb-closer", daemon=True).start()
+        atexit.register(self._shutdown)
+
+    def _fill(self) -> None:
+        while not self._stopping:
+            con = duckdb.connect(":memory:")
+            while not self._stopping:
+                try:
+                    self._ready.put(con, timeout=0.5)  # waits while enough are ready
+                    break
+                except queue.Full:
+                    continue
+            else:
+                con.close()
+
+    def _close(self) -> None:
+        while True:
+            self._used.get().close()
+
+    def _shutdown(self) -> None:
+        """Close what is left when the process exits (DuckDB complains about open databases)."""
+        self._stopping = True
+        for pending in (self._ready, self._used):
+            while True:
+                try:
+                    pending.get_nowait().close()
+                except queue.Empty:
+                    break
+
+
+_SPARES = _SpareDatabases()
+
+
 def locked_connection(
     *, view_sql: str, files: Sequence[str], limits: QueryLimits
 ) -> duckdb.DuckDBPyConnection:
@@ -52,7 +119,7 @@ def locked_connection(
     (it is a context manager). A failure to build the view raises ``DatagroveError``: that is a
     fault of the caller or the storage, never of the user's query.
     """
-    con = duckdb.connect(":memory:")
+    con = _SPARES.take()
     try:
         # Order matters. temp_directory can only change while external access is on, and
         # lock_configuration must come last: after it, no SET works. allowed_paths must be in place
@@ -97,9 +164,12 @@ def run_query(sql: str, *, view_sql: str, files: Sequence[str], limits: QueryLim
     body = sql.strip().rstrip(";").rstrip()
     # The newlines keep a trailing "-- comment" from swallowing the closing parenthesis.
     wrapped = f"SELECT * FROM (\n{body}\n) LIMIT {limits.max_rows + 1}"
-    with locked_connection(view_sql=view_sql, files=files, limits=limits) as con:
+    con = locked_connection(view_sql=view_sql, files=files, limits=limits)
+    try:
         _require_one_select(con, wrapped, files)
         result = _run_with_timeout(con, wrapped, files, limits)
+    finally:
+        _SPARES.discard(con)
     if result.num_rows > limits.max_rows:
         raise QueryLimitExceeded(f"the result has more than {limits.max_rows} rows; add a LIMIT or aggregate")
     return result

@@ -9,10 +9,12 @@ rows in insertion order.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -23,6 +25,7 @@ from urllib.parse import unquote, urlparse
 import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue
@@ -38,6 +41,7 @@ from datagrove.tables.types import Column, ColumnType
 
 NAMESPACE = "datagrove"
 COMMIT_KEY_PROPERTY = "datagrove.commit-key"
+FILE_LIST_CACHE_SIZE = 256  # snapshots whose data-file list is kept (a few kB each)
 COMMIT_ATTEMPTS = 10
 
 
@@ -70,6 +74,8 @@ class TableStore:
         self._staging_dir = staging_dir
         self._threads = threads
         self._iceberg = SqlCatalog("datagrove", uri=catalog_url, warehouse=warehouse_dir.as_uri())
+        self._files_by_metadata: collections.OrderedDict[str, tuple[str, ...]] = collections.OrderedDict()
+        self._files_lock = threading.Lock()
         self._iceberg.create_namespace_if_not_exists(NAMESPACE)
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -253,12 +259,43 @@ class TableStore:
     # --- reads ----------------------------------------------------------------------------------
 
     def current_files(self, dataset_id: str) -> list[str]:
-        """Local paths of the current snapshot's data files, in insertion order."""
+        """Local paths of the current snapshot's data files, in insertion order.
+
+        Planning a scan reads the table's metadata file and manifests (~5 ms, on every query). An
+        Iceberg metadata file never changes once written, so its file list is cached by its location,
+        which one indexed catalog lookup gives; a commit makes a new location, never a stale hit.
+        """
+        location = self._metadata_location(dataset_id)
+        with self._files_lock:
+            cached = self._files_by_metadata.get(location)
+            if cached is not None:
+                self._files_by_metadata.move_to_end(location)
+                return list(cached)
         table = self._table(dataset_id)
         if table.current_snapshot() is None:
-            return []
-        paths = [_local_path(task.file.file_path).as_posix() for task in table.scan().plan_files()]
-        return sorted(paths, key=lambda p: os.path.basename(p))
+            files: list[str] = []
+        else:
+            paths = [_local_path(task.file.file_path).as_posix() for task in table.scan().plan_files()]
+            files = sorted(paths, key=lambda p: os.path.basename(p))
+        if table.metadata_location == location:  # not committed to in between
+            with self._files_lock:
+                self._files_by_metadata[location] = tuple(files)
+                while len(self._files_by_metadata) > FILE_LIST_CACHE_SIZE:
+                    self._files_by_metadata.popitem(last=False)
+        return files
+
+    def _metadata_location(self, dataset_id: str) -> str:
+        with self._iceberg.engine.connect() as db:
+            location = db.execute(
+                sa.text(
+                    "SELECT metadata_location FROM iceberg_tables "
+                    "WHERE catalog_name = :catalog AND table_namespace = :namespace AND table_name = :name"
+                ),
+                {"catalog": self._iceberg.name, "namespace": NAMESPACE, "name": table_name(dataset_id)},
+            ).scalar()
+        if location is None:
+            raise NotFound(f"dataset {dataset_id} has no table")
+        return str(location)
 
     def view_sql(self, columns: Sequence[Column], files: Sequence[str], row_filter: str | None = None) -> str:
         """A SELECT of ``columns`` over ``files`` (no rows when there are none), keeping only the rows
