@@ -44,8 +44,6 @@ class Action(enum.StrEnum):
     MANAGE_POLICIES = "manage_policies"
 
 
-LIST = Action.LIST_DATASETS  # the name services used before sharing existed
-
 SCOPE_OF = {
     Action.CREATE_DATASET: "data",
     Action.LIST_DATASETS: "data",

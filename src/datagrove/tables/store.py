@@ -48,7 +48,6 @@ COMMIT_ATTEMPTS = 10
 @dataclass(frozen=True)
 class CommitResult:
     total_rows: int
-    snapshot_id: int | None
 
 
 def table_name(dataset_id: str) -> str:
@@ -254,7 +253,7 @@ class TableStore:
         snapshot = self._table(dataset_id).current_snapshot()
         records = snapshot.summary.get("total-records") if snapshot and snapshot.summary else None
         total = int(records) if records is not None else 0
-        return CommitResult(total_rows=total, snapshot_id=snapshot.snapshot_id if snapshot else None)
+        return CommitResult(total_rows=total)
 
     # --- reads ----------------------------------------------------------------------------------
 
