@@ -143,6 +143,21 @@ def test_crlf_file_whose_first_record_has_a_newline_inside_quotes_is_read(tmp_pa
     assert table.to_pylist() == [{"s": "x\ny", "n": 1}, {"s": "z", "n": 2}]
 
 
+def test_crlf_file_with_a_newline_in_its_first_record_keeps_crlfs_inside_later_quoted_fields(
+    tmp_path: Path,
+) -> None:
+    # The file is rewritten with LF record endings for DuckDB; only the CRLFs that end records change.
+    source = b'"x\ny",1\r\n"a\r\nb",2\r\n"say ""hi\r\n""",3\r\nz,4\r\n'
+    table = convert(tmp_path, source, [Column("s", S), Column("n", L)])
+
+    assert table.to_pylist() == [
+        {"s": "x\ny", "n": 1},
+        {"s": "a\r\nb", "n": 2},
+        {"s": 'say "hi\r\n"', "n": 3},
+        {"s": "z", "n": 4},
+    ]
+
+
 def test_lf_file_keeps_a_crlf_inside_a_quoted_field(tmp_path: Path) -> None:
     assert values(tmp_path, b'"x\r\ny"\nz\n', S) == ["x\r\ny", "z"]
 

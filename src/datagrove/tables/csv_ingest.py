@@ -40,6 +40,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import pyarrow as pa
@@ -59,6 +60,7 @@ _DATETIME_PREFIX = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T]|$)"
 
 _SPECIAL_BYTES = re.compile(rb'["\r\n]')
 _QUOTE_OR_CR = re.compile(rb'["\r]')
+_QUOTE_OR_CRLF = re.compile(rb'"|\r\n')
 _CHUNK_BYTES = 8 * 1024 * 1024
 _MAX_SHOWN_CHARS = 200
 
@@ -133,7 +135,7 @@ def _prepare_line_endings(
     DuckDB guesses the line ending from the first CR or LF byte in the file, even inside quotes,
     and its explicit CRLF setting does not work. An LF file is read with an explicit LF setting;
     a CRLF file whose first CR/LF byte is not a CRLF (a multi-line first record written with lone
-    LFs) is copied with every CRLF turned into LF, which also changes CRLFs inside its quoted fields.
+    LFs) is copied with the CRLFs that end records turned into LF; CRLFs inside quoted fields stay.
     """
     ending, line, first_is_ending = _first_record_ending(source)
     if ending == b"\r":
@@ -143,9 +145,27 @@ def _prepare_line_endings(
     copy = scratch_dir / f".{source.name}.{uuid.uuid4().hex}.lf.csv"
     cleanup.callback(copy.unlink, missing_ok=True)
     with copy.open("wb") as out:
-        for chunk in _chunks(source):
-            out.write(chunk.replace(b"\r\n", b"\n"))
+        _copy_with_lf_record_endings(source, out)
     return copy, False
+
+
+def _copy_with_lf_record_endings(source: Path, out: BinaryIO) -> None:
+    """Copy ``source`` to ``out`` with every CRLF outside quotes written as LF.
+
+    Quote parity decides what is inside a field: an escaped ``""`` flips it twice. This walks
+    every quote in Python, which is slow, but only this rare kind of file comes here.
+    """
+    in_quotes = False
+    for chunk in _chunks(source):  # a chunk never ends between CR and LF
+        pieces, copied = [], 0
+        for match in _QUOTE_OR_CRLF.finditer(chunk):
+            if match.group() == b'"':
+                in_quotes = not in_quotes
+            elif not in_quotes:
+                pieces += (chunk[copied : match.start()], b"\n")
+                copied = match.end()
+        pieces.append(chunk[copied:])
+        out.write(b"".join(pieces))
 
 
 def _first_record_ending(path: Path) -> tuple[bytes, int, bool]:
