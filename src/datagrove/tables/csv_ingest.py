@@ -157,7 +157,8 @@ def _copy_with_lf_record_endings(source: Path, out: BinaryIO) -> None:
     """
     in_quotes = False
     for chunk in _chunks(source):  # a chunk never ends between CR and LF
-        pieces, copied = [], 0
+        pieces: list[bytes] = []
+        copied = 0
         for match in _QUOTE_OR_CRLF.finditer(chunk):
             if match.group() == b'"':
                 in_quotes = not in_quotes
