@@ -39,9 +39,9 @@ validation of Domo's dialect: every field is read as text and cast with checks, 
 silently accepts what must be refused (`1.5` rounded to 2, `1e3` and `0x10` in LONG, a time of day in DATE)
 and refuses what must be accepted (a quoted `""` as NULL in typed columns). Parquet compression is not the
 cost (zstd/snappy/lz4/none all within 15 %). Conversions at once: one two-thread conversion 110-115 MB/s,
-two one-thread conversions 115-129 MB/s, two two-thread ones 112 MB/s and over the memory target. Next
-steps: a typed fast path for columns whose typed parse is exact (DOUBLE, BOOLEAN), and converting each part
-while its body arrives instead of after."""
+two one-thread conversions 115-129 MB/s, two two-thread ones 112 MB/s and over the memory target. The
+ingest is CPU-bound, so overlapping upload and conversion cannot close the gap; see "Stream API ingest:
+notes" for where the CPU goes and what was tried."""
 
 PARTS = 8
 PARALLEL = 4
