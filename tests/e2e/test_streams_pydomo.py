@@ -102,6 +102,16 @@ def test_append_adds_and_replace_swaps(domo, unique):
     assert rows(domo, stream["dataSet"]["id"]) == [["c", 3]]
 
 
+def test_a_windows_part_keeps_the_line_breaks_inside_its_cells(domo, unique):
+    # pandas on Windows: CRLF after each record, a cell's own "\n" kept, and "\r\n" inside a cell.
+    stream = create_stream(domo, f"windows {unique}")
+    execution = domo.streams.create_execution(stream["id"])
+    body = '"two\nlines",1\r\n"dos\r\nlines",2\r\nplain,3\r\n'
+    domo.streams.upload_part(stream["id"], execution["id"], 1, body)
+    domo.streams.commit_execution(stream["id"], execution["id"])
+    assert rows(domo, stream["dataSet"]["id"]) == [["two\nlines", 1], ["dos\r\nlines", 2], ["plain", 3]]
+
+
 def test_reuploading_a_part_replaces_it(domo, unique):
     stream = create_stream(domo, f"retry {unique}")
     execution = domo.streams.create_execution(stream["id"])

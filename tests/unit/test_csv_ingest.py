@@ -158,6 +158,19 @@ def test_crlf_file_with_a_newline_in_its_first_record_keeps_crlfs_inside_later_q
     ]
 
 
+def test_the_lf_copy_knows_a_quoted_field_that_spans_its_read_chunks(tmp_path: Path) -> None:
+    # The copy reads 8 MiB at a time; whether a CRLF is inside quotes carries over between reads.
+    head = b'"x\ny",1\r\n'
+    filler_lines = (8 * 1024 * 1024 - 100 - len(head)) // 5
+    spanning = b'"open' + b"a" * 200 + b'\r\nclose",2\r\n'  # opens before 8 MiB, its CRLF is after
+    source = head + b"f,0\r\n" * filler_lines + spanning + b"z,3\r\n"
+    assert len(head) + 5 * filler_lines < 8 * 1024 * 1024 < len(source) - len(b'close",2\r\nz,3\r\n')
+    table = convert(tmp_path, source, [Column("s", S), Column("n", L)])
+
+    assert table.num_rows == filler_lines + 3
+    assert table.column("s")[-2].as_py() == "open" + "a" * 200 + "\r\nclose"
+
+
 def test_lf_file_keeps_a_crlf_inside_a_quoted_field(tmp_path: Path) -> None:
     assert values(tmp_path, b'"x\r\ny"\nz\n', S) == ["x\r\ny", "z"]
 
