@@ -100,7 +100,7 @@ def test_result_reports_the_parquet_path_row_count_and_size(tmp_path: Path) -> N
 
     result = csv_to_parquet(source, target, [Column("s", S)], threads=1)
 
-    assert result == IngestedFile(path=target, rows=3, bytes=target.stat().st_size)
+    assert result == IngestedFile(path=target, rows=3, bytes=target.stat().st_size, canonical=True)
 
 
 def test_empty_file_gives_zero_rows_with_the_full_schema(tmp_path: Path) -> None:

@@ -173,6 +173,7 @@ class DatasetService:
                     "dataset": dataset_id,
                     "method": method.value,
                     "rows": ingested.rows,
+                    "conversion": "canonical" if ingested.canonical else "strict",
                     "total_rows": updated.row_count,
                     "seconds": round(time.monotonic() - started, 3),
                 }

@@ -220,6 +220,7 @@ class StreamService:
             self._store.execution_dir(execution_id)
             / f"part-{part_number:012d}-{uuid.uuid4().hex[:8]}.parquet"
         )
+        started = time.monotonic()
         try:
             # Parts wait their turn here, already on disk: conversions at once are bounded so that
             # parallel uploads cannot oversubscribe the cores or the memory.
@@ -253,6 +254,18 @@ class StreamService:
             target.unlink(missing_ok=True)
             raise
         self._discard_replaced(replaced)
+        log.info(
+            "part staged",
+            extra={
+                "fields": {
+                    "execution": execution_id,
+                    "part": part_number,
+                    "rows": ingested.rows,
+                    "conversion": "canonical" if ingested.canonical else "strict",
+                    "seconds": round(time.monotonic() - started, 3),
+                }
+            },
+        )
         return UploadedPart(self._streams.get_execution(stream_id, execution_id), part)
 
     def commit(self, *, actor: Actor, stream_id: int, execution_id: int) -> Execution:
