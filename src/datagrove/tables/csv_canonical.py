@@ -74,6 +74,11 @@ def convert_canonical(
         return _write(row_groups, target, schema)
     except (_Declined, pa.ArrowException):
         return None
+    finally:
+        # Arrow's allocator keeps freed pages per thread, and conversions run on whichever worker
+        # thread is free: without this every worker keeps its own high-water mark (the stream
+        # benchmark's peak server memory went from 555 to 478 MB).
+        pa.default_memory_pool().release_unused()
 
 
 def _row_groups(
