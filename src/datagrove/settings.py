@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     query_memory_limit: str = Field("4GB", description="DuckDB memory limit per query.")
     ingest_threads: int = Field(
         0,
-        description="DuckDB threads converting one stream part to Parquet; 0 = cores / ingest_concurrency. "
+        description="Threads converting one stream part to Parquet; 0 = cores / ingest_concurrency. "
         "A single-file import (PUT /v1/datasets/{id}/data) always uses every core.",
     )
     ingest_concurrency: int = Field(
