@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import struct
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from hypothesis import strategies as st
 from datagrove.errors import InvalidCsv
 from datagrove.tables.csv_canonical import MAX_RECORD_BYTES, ROW_GROUP_ROWS, convert_canonical
 from datagrove.tables.csv_ingest import csv_to_parquet
-from datagrove.tables.csv_quoting import Quoting, scan_quoting
+from datagrove.tables.csv_layout import Layout, scan_layout
 from datagrove.tables.types import Column, ColumnType
 
 S, L, D, DEC = ColumnType.STRING, ColumnType.LONG, ColumnType.DOUBLE, ColumnType.DECIMAL
@@ -185,10 +186,14 @@ def csv_files(draw: st.DrawFn) -> tuple[bytes, list[Column]]:
             if shape == "blank line":
                 records.append(b"")
         records.append(b",".join(row))
-    ending = b"\r\n" if draw(st.floats(0, 1)) < noise else b"\n"
-    data = ending.join(records)
+    ending = draw(st.sampled_from([b"\n", b"\n", b"\r\n"]))
+
+    def record_end() -> bytes:  # now and then the other style, or a lone CR
+        return draw(st.sampled_from([b"\n", b"\r\n", b"\r"])) if draw(st.floats(0, 1)) < noise else ending
+
+    data = b"".join(record + record_end() for record in records)
     if records and draw(st.booleans()):
-        data += ending
+        data = data[: -len(ending)] if data.endswith(ending) else data
     if draw(st.floats(0, 1)) < noise / 4:
         data = b"\xef\xbb\xbf" + data
     return data, columns
@@ -263,7 +268,7 @@ def test_lineitem_rows_take_the_fast_path(tmp_path: Path) -> None:
 def test_csv_to_parquet_reports_which_conversion_wrote_the_file(tmp_path: Path) -> None:
     canonical, other = tmp_path / "canonical.csv", tmp_path / "other.csv"
     canonical.write_bytes(b"1,a\n2,b\n")
-    other.write_bytes(b"1,a\r\n2,b\r\n")
+    other.write_bytes(b"\xef\xbb\xbf1,a\n2,b\n")  # a byte order mark: strict only
     columns = [Column("n", L), Column("s", S)]
 
     assert csv_to_parquet(canonical, tmp_path / "1.parquet", columns).canonical
@@ -291,7 +296,7 @@ def test_the_scan_finds_every_quoted_empty_field(
     source = tmp_path / "in.csv"
     source.write_bytes(data)
 
-    assert scan_quoting(source) == Quoting(canonical=True, empty_quoted_fields=empty_quoted_fields)
+    assert scan_layout(source) == Layout(canonical=True, empty_quoted_fields=empty_quoted_fields)
 
 
 @pytest.mark.parametrize(
@@ -302,7 +307,11 @@ def test_the_scan_finds_every_quoted_empty_field(
         b'a, "1"\n',  # a space before an opening quote
         b'a"b,1\n',  # a quote inside an unquoted field
         b'"ab,1\n',  # a quote never closed
-        b"a,1\r\n",  # CRLF
+        b"a,1\rb,2\r",  # records ending with CR
+        b"a,1\r\nb,2\r",  # the last one only
+        b"a,1\r\nb,2\n",  # one record ending with CRLF, the next with LF
+        b'"a\rb",1\r\n',  # a lone CR in a CRLF file, even quoted
+        b'"a\r\nb",1\n',  # a CR in an LF file, even quoted
         b"\xef\xbb\xbfa,1\n",  # a byte order mark
         b"",  # nothing
     ],
@@ -311,7 +320,7 @@ def test_files_whose_quoting_parsers_may_read_differently_decline(tmp_path: Path
     source = tmp_path / "in.csv"
     source.write_bytes(data)
 
-    assert not scan_quoting(source).canonical
+    assert not scan_layout(source).canonical
     assert fast(tmp_path, source, [Column("s", S), Column("n", S)]) is None
 
 
@@ -330,6 +339,15 @@ def test_values_outside_the_canonical_forms_decline(
     assert fast(tmp_path, source, [Column("v", column_type)]) is None
 
 
+@pytest.mark.parametrize(
+    "data",
+    [b"a,1\r\nb,2\r\n", b'"x\ny",1\r\n"z",2', b'"x\r\ny",1\r\n\r\nb,""\r\n', b"a,1\n"],
+)
+def test_files_with_lf_or_crlf_record_ends_take_the_fast_path(tmp_path: Path, data: bytes) -> None:
+    # Windows pandas (pydomo) ends lines with CRLF; quoted fields keep their LF or CRLF.
+    assert check(tmp_path, data, [Column("s", S), Column("n", L)]) is not None
+
+
 def test_quote_checks_carry_across_the_scans_chunks(tmp_path: Path) -> None:
     # A quoted field spans the 4 MiB chunk boundary, and a closing quote is a chunk's last byte.
     chunk = 4 * 1024 * 1024
@@ -338,7 +356,7 @@ def test_quote_checks_carry_across_the_scans_chunks(tmp_path: Path) -> None:
     for data, canonical in ((good, True), (bad, False)):
         source = tmp_path / "in.csv"
         source.write_bytes(data)
-        assert scan_quoting(source).canonical is canonical
+        assert scan_layout(source).canonical is canonical
 
 
 @pytest.mark.parametrize("length", [MAX_RECORD_BYTES - 1, MAX_RECORD_BYTES, MAX_RECORD_BYTES + 1])
@@ -368,3 +386,14 @@ def test_a_large_file_is_written_in_row_groups_of_duckdbs_size_on_two_threads(tm
     sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
     assert sum(sizes) == rows
     assert all(ROW_GROUP_ROWS <= size < 2 * ROW_GROUP_ROWS for size in sizes[:-1])
+
+
+def test_a_writer_that_fails_stops_the_read_ahead_thread(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(b"".join(b"%d,row\n" % n for n in range(3 * ROW_GROUP_ROWS)))
+    target = tmp_path / "missing" / "out.parquet"  # the writer cannot open it
+
+    with pytest.raises(FileNotFoundError):  # not a problem of the file: the caller must hear of it
+        convert_canonical(source, target, [Column("n", L), Column("s", S)], threads=2)
+
+    assert not [t for t in threading.enumerate() if t.name == "csv-read-ahead"]

@@ -7,11 +7,11 @@ the same work with Arrow's CSV reader, compute kernels and Parquet writer. For a
 *declines* (answers None) and the caller runs the strict conversion, which takes the rest of the
 dialect or reports the problem; this module never judges a file bad. The canonical forms:
 
-* quoting as ``csv_quoting`` defines it (no CR, no byte order mark);
-* LONG ``-?[0-9]+(\\.0+)?``; DOUBLE what Arrow's parser reads (a subset of DuckDB's: no spaces, no
-  ``_``); DECIMAL ``-?[0-9]{1,28}(\\.[0-9]{1,10})?``; DATE ``YYYY-MM-DD``; DATETIME a date, then
-  optionally ``T`` or a space and ``HH:MM:SS`` with up to six fraction digits, no zone; BOOLEAN
-  ``true/false/t/f/yes/no/y/n/1/0`` in any case; STRING anything;
+* quotes and line ends as ``csv_layout`` defines them;
+* LONG ``-?[0-9]+(\\.0+)?``; DOUBLE what Arrow's parser reads, all of which DuckDB's reads alike
+  (Arrow's takes no ``_`` between digits); DECIMAL ``-?[0-9]{1,28}(\\.[0-9]{1,10})?``; DATE
+  ``YYYY-MM-DD``; DATETIME a date, then optionally ``T`` or a space and ``HH:MM:SS`` with up to six
+  fraction digits, no zone; BOOLEAN ``true/false/t/f/yes/no/y/n/1/0`` in any case; STRING anything;
 * NULLs as in the dialect: an empty unquoted field or an unquoted ``\\N``, and a quoted ``""``
   in every column but STRING;
 * records of at most ``MAX_RECORD_BYTES``: Arrow cannot read a record longer than two of its
@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from datagrove.tables.csv_quoting import scan_quoting
+from datagrove.tables.csv_layout import scan_layout
 from datagrove.tables.types import Column, ColumnType
 
 MAX_RECORD_BYTES = 2_000_000  # csv_ingest's limit (DuckDB's max_line_size)
@@ -61,13 +61,13 @@ def convert_canonical(
     (``ColumnType.arrow``), rows in file order, and return the row count; or return None when the
     file is outside the canonical forms, leaving whatever ``target`` holds for the caller to
     remove. With ``threads`` of 2 or more, parsing and writing run at the same time."""
-    quoting = scan_quoting(source)
-    if not columns or not quoting.canonical:
+    layout = scan_layout(source)
+    if not columns or not layout.canonical:
         return None
     schema = pa.schema([pa.field(c.name, c.type.arrow) for c in columns])
     try:
         # Arrow's own DOUBLE parser matches the dialect but cannot make a quoted "" NULL.
-        typed = (ColumnType.DOUBLE,) if not quoting.empty_quoted_fields else ()
+        typed = (ColumnType.DOUBLE,) if not layout.empty_quoted_fields else ()
         row_groups = _row_groups(source, columns, schema, typed=typed)
         if threads > 1:
             row_groups = _read_ahead(row_groups)
@@ -166,22 +166,25 @@ def _read_ahead(items: Iterator[pa.Table]) -> Iterator[pa.Table]:
     """
     handoff: queue.Queue[object] = queue.Queue(maxsize=2)
     done = object()
-    stop = threading.Event()
+    stop = threading.Event()  # the consumer has gone: nothing may wait for it any more
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        handoff.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(item):
                     return
-            handoff.put(done)
+            offer(done)
         except BaseException as exc:  # handed to the consumer, which raises it
-            handoff.put(exc)
+            offer(exc)
 
     producer = threading.Thread(target=produce, name="csv-read-ahead", daemon=True)
     producer.start()
