@@ -51,6 +51,7 @@ from datagrove.services.streams import StreamService
 from datagrove.settings import Settings
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.store import TableStore
+from datagrove.tables.warmup import warm_up
 
 log = logging.getLogger("datagrove.http")
 
@@ -187,6 +188,7 @@ def _lifespan(services: Services) -> Any:
         stop = threading.Event()
         reaper = threading.Thread(target=_reap_forever, args=(services, stop), name="reaper", daemon=True)
         reaper.start()
+        threading.Thread(target=_warm_up, args=(services,), name="warm-up", daemon=True).start()
         try:
             yield
         finally:
@@ -205,6 +207,17 @@ def _reap_forever(services: Services, stop: threading.Event) -> None:
         except Exception:
             log.exception("reaper failed; will try again")
         stop.wait(services.settings.reaper_interval_seconds)
+
+
+def _warm_up(services: Services) -> None:
+    """Run the data path once in the background, so the first user request does not pay its setup."""
+    started = time.monotonic()
+    try:
+        warm_up(services.settings.data_dir)
+    except Exception:
+        log.exception("warm-up failed; the first requests will be slower")
+        return
+    log.info("warmed up", extra={"fields": {"seconds": round(time.monotonic() - started, 3)}})
 
 
 class RequestLog:

@@ -99,3 +99,11 @@ def test_tokens_survive_a_server_restart(server: RunningServer):
 
 def test_health_needs_no_credentials(server: RunningServer):
     assert httpx.get(f"{server.base_url}/health").json() == {"status": "ok"}
+
+
+def test_the_server_warms_up_its_data_path_after_starting(server: RunningServer):
+    deadline = time.monotonic() + 60
+    while '"warmed up"' not in server.log_path.read_text():
+        assert time.monotonic() < deadline, "no warm-up in the server log"
+        time.sleep(0.2)
+    assert "warm-up failed" not in server.log_path.read_text()

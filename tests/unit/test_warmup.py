@@ -1,0 +1,17 @@
+"""The start-up warm-up runs the real data path (conversion, translation, sandboxed query) and
+leaves nothing behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from datagrove.tables.warmup import warm_up
+
+
+def test_warm_up_runs_the_data_path_and_removes_its_scratch_files(tmp_path: Path) -> None:
+    answer = warm_up(tmp_path)
+
+    assert sorted(answer.to_pylist(), key=str) == sorted(
+        [{"c_string": 'a "b"', "count_star()": 1}, {"c_string": None, "count_star()": 1}], key=str
+    )
+    assert list(tmp_path.iterdir()) == []
