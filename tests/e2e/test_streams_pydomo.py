@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
@@ -257,3 +258,29 @@ def test_node_style_gzip_part_without_content_encoding(server, unique):
         assert empty.status_code == 400 and "empty" in empty.json()["message"]
         truncated = client.put(f"/v1/streams/{sid}/executions/{eid}/part/3", content=body[:-4])
         assert truncated.status_code == 400
+
+
+def test_parts_in_canonical_form_take_the_fast_conversion_and_others_the_strict_one(domo, server, unique):
+    stream = create_stream(domo, f"conversions {unique}")
+    execution = domo.streams.create_execution(stream["id"])
+    parts = {0: "Pythagoras,70\nTuring,41\n", 1: "Hypatia,45\r\n", 2: "\ufeffNoether,53\n"}  # LF, CRLF, BOM
+    for number, body in parts.items():
+        domo.streams.upload_part(stream["id"], execution["id"], number, body)
+    domo.streams.commit_execution(stream["id"], execution["id"])
+
+    staged = [
+        json.loads(line)
+        for line in server.log_path.read_text().splitlines()
+        if '"part staged"' in line and f'"execution":{execution["id"]},' in line
+    ]
+    assert {entry["part"]: entry["conversion"] for entry in staged} == {
+        0: "canonical",
+        1: "canonical",
+        2: "strict",
+    }
+    assert sorted(rows(domo, stream["dataSet"]["id"])) == [
+        ["Hypatia", 45],
+        ["Noether", 53],
+        ["Pythagoras", 70],
+        ["Turing", 41],
+    ]
