@@ -9,9 +9,12 @@ from datagrove.tables.warmup import warm_up
 
 
 def test_warm_up_runs_the_data_path_and_removes_its_scratch_files(tmp_path: Path) -> None:
-    answer = warm_up(tmp_path)
+    scratch = tmp_path / "it's a data dir"  # a quote in the path must not break the SQL
+    scratch.mkdir()
+
+    answer = warm_up(scratch)
 
     assert sorted(answer.to_pylist(), key=str) == sorted(
         [{"c_string": 'a "b"', "count_star()": 1}, {"c_string": None, "count_star()": 1}], key=str
     )
-    assert list(tmp_path.iterdir()) == []
+    assert list(scratch.iterdir()) == []

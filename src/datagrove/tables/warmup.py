@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from datagrove.tables.csv_ingest import csv_to_parquet
 from datagrove.tables.sandbox import QueryLimits, run_query
+from datagrove.tables.sql_names import quote_identifier, quote_literal
 from datagrove.tables.sql_translate import translate
 from datagrove.tables.types import Column, ColumnType
 
@@ -31,8 +32,8 @@ def warm_up(scratch_dir: Path) -> pa.Table:
         source.write_bytes(_SAMPLE)
         csv_to_parquet(source, target, _COLUMNS, threads=1)
         sql = translate("SELECT c_string, COUNT(*) FROM `table` GROUP BY c_string", dataset_names=())
-        names = ", ".join(f'"{column.name}"' for column in _COLUMNS)
-        view = f"SELECT {names} FROM read_parquet(['{target}'])"
+        names = ", ".join(quote_identifier(column.name) for column in _COLUMNS)
+        view = f"SELECT {names} FROM read_parquet([{quote_literal(str(target))}])"
         return run_query(
             sql, view_sql=view, files=[str(target)], limits=QueryLimits(timeout_seconds=30, max_rows=10)
         )
