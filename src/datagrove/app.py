@@ -32,6 +32,7 @@ from datagrove.api.public_v1.oauth import router as oauth_router
 from datagrove.api.public_v1.policies import router as policies_router
 from datagrove.api.public_v1.streams import router as streams_router
 from datagrove.api.public_v1.users import router as users_router
+from datagrove.catalog.appends import AppendCatalog
 from datagrove.catalog.audit import AuditCatalog
 from datagrove.catalog.database import make_engine, migrate
 from datagrove.catalog.people import PeopleCatalog
@@ -40,6 +41,7 @@ from datagrove.catalog.policies import PolicyCatalog
 from datagrove.catalog.repository import Catalog
 from datagrove.catalog.streams import StreamCatalog
 from datagrove.services.access import AccessControl
+from datagrove.services.appends import AppendService, FoldSettings
 from datagrove.services.audit import AuditLog
 from datagrove.services.auth import Authenticator
 from datagrove.services.datasets import DatasetService
@@ -68,6 +70,7 @@ class Services:
     policies: PolicyService
     datasets: DatasetService
     streams: StreamService
+    appends: AppendService
     query: QueryService
     people: PeopleService
     sharing: SharingService
@@ -102,9 +105,11 @@ def build_services(settings: Settings) -> Services:
         audit=audit,
     )
     policies = PolicyService(catalog=catalog, policies=PolicyCatalog(engine), access=access, audit=audit)
+    append_catalog = AppendCatalog(engine)
     datasets = DatasetService(
         catalog=catalog,
         streams=stream_catalog,
+        appends=append_catalog,
         store=store,
         access=access,
         permissions=permissions,
@@ -125,6 +130,19 @@ def build_services(settings: Settings) -> Services:
         idle_timeout_seconds=settings.execution_idle_timeout_seconds,
         commit_resume_after_seconds=settings.commit_resume_after_seconds,
     )
+    appends = AppendService(
+        appends=append_catalog,
+        catalog=catalog,
+        auth=auth,
+        datasets=datasets,
+        store=store,
+        fold=FoldSettings(
+            rows=settings.append_fold_rows,
+            size=settings.append_fold_bytes,
+            seconds=settings.append_fold_seconds,
+            interval=settings.append_fold_interval_seconds,
+        ),
+    )
     limits = QueryLimits(
         timeout_seconds=settings.query_timeout_seconds,
         max_rows=settings.query_max_rows,
@@ -143,6 +161,7 @@ def build_services(settings: Settings) -> Services:
         policies=policies,
         datasets=datasets,
         streams=streams,
+        appends=appends,
         query=query,
         people=PeopleService(catalog=catalog, people=PeopleCatalog(engine), access=access, audit=audit),
         sharing=SharingService(
@@ -159,6 +178,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         version=__version__,
         redirect_slashes=False,
         lifespan=_lifespan(services),
+        # FastAPI's OpenTelemetry hooks look up three providers on every request (~6% of the time of
+        # a one-row append); Datagrove logs one structured line per request instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         # No unauthenticated schema or docs pages: every endpoint but /oauth/token and /health needs a token.
         openapi_url=None,
         docs_url=None,
@@ -167,12 +189,18 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.services = services
     errors.install(app)
-    for router in (health_router, oauth_router, datasets_router, streams_router, users_router, groups_router):
-        app.include_router(router)
-    app.include_router(policies_router)
+    # Requests are matched against routes in this order, one by one (~2 us each): the one-row append,
+    # built for thousands of requests a second, comes first. No two routers serve the same path.
     for router in (
-        audit_router,
         product_datasources_router,
+        health_router,
+        oauth_router,
+        datasets_router,
+        streams_router,
+        users_router,
+        groups_router,
+        policies_router,
+        audit_router,
         product_query_router,
         product_streams_router,
         product_tokens_router,
@@ -189,10 +217,12 @@ def _lifespan(services: Services) -> Any:
         reaper = threading.Thread(target=_reap_forever, args=(services, stop), name="reaper", daemon=True)
         reaper.start()
         threading.Thread(target=_warm_up, args=(services,), name="warm-up", daemon=True).start()
+        services.appends.start()
         try:
             yield
         finally:
             stop.set()
+            services.appends.stop()
 
     return lifespan
 

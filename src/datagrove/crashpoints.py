@@ -14,6 +14,9 @@ import signal
 
 COMMIT_FILES_PLACED = "commit-files-placed"  # files moved into the table, Iceberg commit not yet made
 COMMIT_LANDED = "commit-landed"  # Iceberg commit made, execution not yet marked SUCCESS
+APPEND_STORED = "append-stored"  # a group commit of appended rows is durable, not yet answered
+FOLD_WRITTEN = "fold-written"  # a fold's Parquet file is written, not yet committed
+FOLD_COMMITTED = "fold-committed"  # a fold's snapshot landed, its batches not yet forgotten
 
 
 _times_reached: collections.Counter[str] = collections.Counter()

@@ -67,6 +67,19 @@ class Settings(BaseSettings):
     )
     reaper_interval_seconds: float = Field(60, description="How often idle executions are looked for.")
     max_json_bytes: int = Field(1024**2, description="Largest JSON request body accepted.")
+    append_fold_rows: int = Field(
+        10_000,
+        description="Fold a dataset's buffered one-row appends into its table once this many rows are buffered.",
+    )
+    append_fold_bytes: int = Field(
+        32 * 1024**2, description="Fold them once their CSV text is this many bytes."
+    )
+    append_fold_seconds: float = Field(
+        300, description="Fold them once the oldest buffered row is this many seconds old."
+    )
+    append_fold_interval_seconds: float = Field(
+        1.0, description="How often the buffers of one-row appends are checked for a fold."
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property

@@ -10,20 +10,24 @@ from fastapi import Request
 
 from datagrove.domain import Actor
 from datagrove.errors import Unauthorized
+from datagrove.services.auth import Credential
+
+
+def presented_credential(request: Request) -> Credential:
+    """The credential in the request's headers, unchecked; 401 when there is none."""
+    developer_token = request.headers.get("x-domo-developer-token")
+    authorization = request.headers.get("authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return Credential("bearer", value.strip())
+    if developer_token:
+        return Credential("developer_token", developer_token.strip())
+    raise Unauthorized(
+        "authentication required: send 'Authorization: bearer <token>' or X-DOMO-Developer-Token"
+    )
 
 
 def current_actor(request: Request) -> Actor:
-    services = request.app.state.services
-    developer_token = request.headers.get("x-domo-developer-token")
-    authorization = request.headers.get("authorization", "")
-    scheme, _, credential = authorization.partition(" ")
-    if scheme.lower() == "bearer" and credential.strip():
-        actor = services.auth.actor_from_bearer(credential.strip())
-    elif developer_token:
-        actor = services.auth.actor_from_developer_token(developer_token.strip())
-    else:
-        raise Unauthorized(
-            "authentication required: send 'Authorization: bearer <token>' or X-DOMO-Developer-Token"
-        )
+    actor: Actor = request.app.state.services.auth.actor_for(presented_credential(request))
     request.state.actor = actor
     return actor

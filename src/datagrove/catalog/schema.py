@@ -174,3 +174,38 @@ audit = sa.Table(
     sa.Column("detail", sa.Text, nullable=True),
     sa.Column("ip_address", sa.String(64), nullable=True),
 )
+
+# The one-row append's durable buffer (services/appends.py). Rows are numbered per dataset in the
+# order they are acknowledged (``last_seq`` counts them); each group commit stores one batch per
+# dataset. Every Iceberg snapshot records the number of the last row it holds (its watermark), so a
+# batch is in the table exactly when its ``last_seq`` is at most the watermark of the snapshot read.
+append_state = sa.Table(
+    "dg_append_state",
+    metadata,
+    sa.Column(
+        "dataset_id", sa.String(36), sa.ForeignKey("dg_datasets.id", ondelete="CASCADE"), primary_key=True
+    ),
+    # Rows acknowledged so far. The UPDATE that raises it locks the row, so on every catalog the
+    # order in which batches commit is the order of their numbers: no gap can appear behind a fold.
+    sa.Column("last_seq", sa.BigInteger, nullable=False, server_default="0"),
+    # The watermark of the snapshot whose total ``dg_datasets.row_count`` holds; rows after it are
+    # still buffered, which is how a dataset's row count includes them without reading the table.
+    sa.Column("folded_seq", sa.BigInteger, nullable=False, server_default="0"),
+    # Who is folding the buffer into the table, and until when the claim holds (a crashed node's
+    # claim runs out).
+    sa.Column("fold_owner", sa.String(64), nullable=True),
+    sa.Column("fold_until", sa.DateTime(timezone=True), nullable=True),
+)
+
+append_batches = sa.Table(
+    "dg_append_batches",
+    metadata,
+    sa.Column(
+        "dataset_id", sa.String(36), sa.ForeignKey("dg_datasets.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("last_seq", sa.BigInteger, primary_key=True),  # the batch holds rows last_seq-rows+1..last_seq
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("schema_json", sa.Text, nullable=False),  # the columns the rows were checked against
+    sa.Column("csv", sa.Text, nullable=False),  # canonical CSV lines (tables/csv_record.py)
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -49,6 +49,14 @@ def parse_scopes(text: str | None) -> frozenset[str]:
 
 
 @dataclass(frozen=True)
+class Credential:
+    """What a request presented, not yet checked: a bearer access token or a developer token."""
+
+    kind: str  # "bearer" or "developer_token"
+    value: str
+
+
+@dataclass(frozen=True)
 class TokenGrant:
     access_token: str
     expires_in: int
@@ -116,6 +124,12 @@ class Authenticator:
         }
         token = jwt.encode(claims, self._key, algorithm="HS256")
         return TokenGrant(token, self._lifetime, scopes, user, jti)
+
+    def actor_for(self, credential: Credential) -> Actor:
+        """The actor a credential stands for; ``Unauthorized`` if it is unknown, expired or revoked."""
+        if credential.kind == "bearer":
+            return self.actor_from_bearer(credential.value)
+        return self.actor_from_developer_token(credential.value)
 
     def actor_from_bearer(self, token: str) -> Actor:
         try:

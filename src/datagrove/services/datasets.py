@@ -10,13 +10,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from datagrove.catalog.appends import AppendCatalog
 from datagrove.catalog.permissions import PermissionCatalog
-from datagrove.catalog.repository import Catalog, utcnow
+from datagrove.catalog.repository import Catalog, columns_from_json, utcnow
 from datagrove.catalog.streams import StreamCatalog
 from datagrove.domain import AccessLevel, Actor, Dataset, Grant, PrincipalType, Role, UpdateMethod
 from datagrove.services.access import AccessControl, Action
 from datagrove.services.audit import AuditLog
 from datagrove.services.policies import PolicyService
+from datagrove.tables.buffered import BufferedRows
 from datagrove.tables.csv_ingest import csv_to_parquet
 from datagrove.tables.store import TableStore
 from datagrove.tables.types import Column, validate_schema
@@ -32,6 +34,7 @@ class DatasetService:
         *,
         catalog: Catalog,
         streams: StreamCatalog,
+        appends: AppendCatalog,
         store: TableStore,
         access: AccessControl,
         permissions: PermissionCatalog,
@@ -47,6 +50,7 @@ class DatasetService:
         self._audit = audit
         self._catalog = catalog
         self._streams = streams
+        self._appends = appends
         self._store = store
         self._ingest_threads = ingest_threads
 
@@ -156,7 +160,13 @@ class DatasetService:
         parquet = csv_path.with_suffix(".parquet")
         with self._ingest_slots:
             ingested = csv_to_parquet(csv_path, parquet, dataset.columns, threads=self._ingest_threads)
-        self._store.commit_files(dataset_id, [ingested.path], replace=method is UpdateMethod.REPLACE)
+        replace = method is UpdateMethod.REPLACE
+        self._store.commit_files(
+            dataset_id,
+            [ingested.path],
+            replace=replace,
+            appended_through=self.appended_rows_so_far(dataset_id) if replace else None,
+        )
         updated = self.record_data_change(dataset_id)
         self._audit.record(
             actor,
@@ -182,27 +192,48 @@ class DatasetService:
         return updated
 
     def record_data_change(self, dataset_id: str) -> Dataset:
-        """Store the table's current row count and data time in the catalog after a commit.
+        """Store the table's current row count, watermark and data time in the catalog after a
+        commit, and forget the buffered one-row appends the table now holds.
 
-        Writers racing on one dataset each saw the total of their own snapshot; the newest must win.
-        Each writer stores the current total and checks it again afterwards, so whichever finishes
-        last stores the newest snapshot's total.
+        Writers racing on one dataset each saw the state of their own snapshot; the newest must win.
+        Each writer stores the current state and checks it again afterwards, so whichever finishes
+        last stores the newest snapshot's.
         """
         for _ in range(10):
-            total = self._store.total_rows(dataset_id)
-            updated = self._catalog.update_dataset(dataset_id, row_count=total, data_updated_at=utcnow())
-            if self._store.total_rows(dataset_id) == total:
-                return updated
-        return updated
+            state = self._store.table_state(dataset_id)
+            self._appends.record_snapshot(
+                dataset_id,
+                total_rows=state.total_rows,
+                watermark=state.appended_through,
+                data_updated_at=utcnow(),
+            )
+            if self._store.table_state(dataset_id) == state:
+                break
+        return self._catalog.get_dataset(dataset_id)
+
+    def appended_rows_so_far(self, dataset_id: str) -> int:
+        """The number of the last one-row append acknowledged so far: a REPLACE commit records it
+        as its watermark, so every row acknowledged before the REPLACE is replaced with the rest."""
+        return self._appends.last_seq(dataset_id)
+
+    def buffered_rows(self, dataset_id: str) -> list[BufferedRows]:
+        """One-row appends that may not be in the table yet, oldest first. Read them *before*
+        resolving the table's snapshot, and keep those after its watermark (``TableStore`` does)."""
+        return [
+            BufferedRows(batch.last_seq, columns_from_json(batch.schema_json), batch.csv)
+            for batch in self._appends.pending(dataset_id)
+        ]
 
     def export_csv(self, *, actor: Actor, dataset_id: str, include_header: bool) -> Iterator[bytes]:
         dataset = self.get(actor=actor, dataset_id=dataset_id)
         self._audit.record(
             actor, "dataset.export", object_type="DATASET", object_id=dataset.id, object_name=dataset.name
         )
+        buffered = self.buffered_rows(dataset_id)  # before the snapshot: see buffered_rows
         return self._store.export_csv(
             dataset_id,
             dataset.columns,
             include_header=include_header,
             row_filter=self._policies.row_filter(actor, dataset),
+            buffered=buffered,
         )

@@ -56,6 +56,7 @@ class QueryService:
                 translated,
                 self._limits,
                 self._policies.row_filter(actor, dataset),
+                buffered=self._datasets.buffered_rows(dataset.id),
             )
         except DatagroveError as exc:
             self._audit.record(

@@ -35,19 +35,41 @@ from pyiceberg.types import NestedField
 
 from datagrove import crashpoints
 from datagrove.errors import DatagroveError, NotFound
+from datagrove.tables.buffered import BufferedRows, after, write_buffered
+from datagrove.tables.conform import conforming_select
 from datagrove.tables.sandbox import QueryLimits, run_query
 from datagrove.tables.sql_names import quote_identifier, quote_literal
 from datagrove.tables.types import Column, ColumnType
 
 NAMESPACE = "datagrove"
 COMMIT_KEY_PROPERTY = "datagrove.commit-key"
+# A table property: the number of the last one-row append the table holds (services/appends.py).
+# Folds and REPLACE commits set it in the same metadata commit as their snapshot; every other
+# commit leaves it as it is, so it only ever grows.
+APPENDED_THROUGH_PROPERTY = "datagrove.appended-through"
 FILE_LIST_CACHE_SIZE = 256  # snapshots whose data-file list is kept (a few kB each)
 COMMIT_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
 class CommitResult:
+    """The table after a commit: its rows, and the last one-row append it holds."""
+
     total_rows: int
+    appended_through: int = 0
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one read of a table sees: its data files in insertion order, and its watermark."""
+
+    files: tuple[str, ...]
+    appended_through: int
+
+
+class WatermarkMoved(DatagroveError):
+    """A commit that expected the table's watermark to be one value found another (a REPLACE or
+    another fold landed first); the caller starts over from the new table state."""
 
 
 def table_name(dataset_id: str) -> str:
@@ -73,7 +95,7 @@ class TableStore:
         self._staging_dir = staging_dir
         self._threads = threads
         self._iceberg = SqlCatalog("datagrove", uri=catalog_url, warehouse=warehouse_dir.as_uri())
-        self._files_by_metadata: collections.OrderedDict[str, tuple[str, ...]] = collections.OrderedDict()
+        self._snapshots: collections.OrderedDict[str, Snapshot] = collections.OrderedDict()
         self._files_lock = threading.Lock()
         self._iceberg.create_namespace_if_not_exists(NAMESPACE)
 
@@ -137,11 +159,18 @@ class TableStore:
         replace: bool,
         commit_key: str | None = None,
         commit_ns: int | None = None,
+        appended_through: int | None = None,
+        expect_appended_through: int | None = None,
     ) -> CommitResult:
         """Move staged Parquet ``files`` (in order) into the table and commit them in one transaction.
 
         With ``replace`` the commit also removes every current file. The files must already match
         the table's schema (``csv_ingest`` writes them so).
+
+        ``appended_through`` raises the table's watermark (``APPENDED_THROUGH_PROPERTY``) in the same
+        commit: a fold says which buffered rows its files hold, a REPLACE which ones it discards.
+        With ``expect_appended_through`` the commit is made only while the watermark is that value,
+        else ``WatermarkMoved`` is raised and nothing is committed.
 
         ``commit_key`` makes the commit exactly-once: the snapshot carries it, and a commit whose key
         is already in the table's history does nothing. With the same ``commit_ns`` a retry after a
@@ -164,7 +193,12 @@ class TableStore:
         crashpoints.reached(crashpoints.COMMIT_FILES_PLACED)
         try:
             self._commit_with_retry(
-                dataset_id, [p.as_uri() for p in placed], replace=replace, commit_key=commit_key
+                dataset_id,
+                [p.as_uri() for p in placed],
+                replace=replace,
+                commit_key=commit_key,
+                appended_through=appended_through,
+                expect_appended_through=expect_appended_through,
             )
         except BaseException:
             if not _committed(self._table(dataset_id), commit_key):
@@ -173,7 +207,16 @@ class TableStore:
             raise
         return self._commit_result(dataset_id)
 
-    def _commit_with_retry(self, dataset_id: str, uris: list[str], *, replace: bool, commit_key: str) -> None:
+    def _commit_with_retry(
+        self,
+        dataset_id: str,
+        uris: list[str],
+        *,
+        replace: bool,
+        commit_key: str,
+        appended_through: int | None,
+        expect_appended_through: int | None,
+    ) -> None:
         # Iceberg commits are optimistic: a concurrent writer makes ours fail, and we redo it on the
         # newer metadata, unless that newer metadata already holds our commit (a concurrent retry).
         properties = {COMMIT_KEY_PROPERTY: commit_key}
@@ -181,8 +224,15 @@ class TableStore:
             table = self._table(dataset_id)
             if _committed(table, commit_key):
                 return
+            watermark = _appended_through(table)
+            if expect_appended_through is not None and watermark != expect_appended_through:
+                raise WatermarkMoved(
+                    f"the table holds appended rows up to {watermark}, not {expect_appended_through}"
+                )
             try:
                 with table.transaction() as tx:
+                    if appended_through is not None and appended_through > watermark:
+                        tx.set_properties({APPENDED_THROUGH_PROPERTY: str(appended_through)})
                     if replace and table.current_snapshot() is not None:
                         tx.delete(AlwaysTrue(), snapshot_properties=properties)
                     if uris:
@@ -206,19 +256,12 @@ class TableStore:
             rewritten: list[str] = []
             if files:
                 target = staging / "rewrite.parquet"
-                selects = []
-                for column in new:
-                    name = quote_identifier(column.name)
-                    if column.name in old_by_name:
-                        selects.append(f"TRY_CAST({name} AS {column.type.duckdb}) AS {name}")
-                    else:
-                        selects.append(f"CAST(NULL AS {column.type.duckdb}) AS {name}")
                 source = (
                     f"read_parquet([{', '.join(quote_literal(_local_path(f).as_posix()) for f in files)}])"
                 )
                 with self._duckdb() as con:
                     con.execute(
-                        f"COPY (SELECT {', '.join(selects) or '1 AS _'} FROM {source}) "
+                        f"COPY (SELECT {conforming_select(old, new)} FROM {source}) "
                         f"TO {quote_literal(str(target))} (FORMAT parquet, COMPRESSION zstd)"
                     )
                 data_dir = _local_path(table.location()) / "data"
@@ -249,39 +292,49 @@ class TableStore:
         """Rows in the table's current snapshot (from its metadata, without reading data)."""
         return self._commit_result(dataset_id).total_rows
 
+    def table_state(self, dataset_id: str) -> CommitResult:
+        """The current snapshot's row total and watermark (from metadata, without reading data)."""
+        return self._commit_result(dataset_id)
+
     def _commit_result(self, dataset_id: str) -> CommitResult:
-        snapshot = self._table(dataset_id).current_snapshot()
+        table = self._table(dataset_id)
+        snapshot = table.current_snapshot()
         records = snapshot.summary.get("total-records") if snapshot and snapshot.summary else None
         total = int(records) if records is not None else 0
-        return CommitResult(total_rows=total)
+        return CommitResult(total_rows=total, appended_through=_appended_through(table))
 
     # --- reads ----------------------------------------------------------------------------------
 
-    def current_files(self, dataset_id: str) -> list[str]:
-        """Local paths of the current snapshot's data files, in insertion order.
+    def snapshot(self, dataset_id: str) -> Snapshot:
+        """The current snapshot's data files (local paths, insertion order) and watermark.
 
         Planning a scan reads the table's metadata file and manifests (~5 ms, on every query). An
-        Iceberg metadata file never changes once written, so its file list is cached by its location,
+        Iceberg metadata file never changes once written, so what it says is cached by its location,
         which one indexed catalog lookup gives; a commit makes a new location, never a stale hit.
         """
         location = self._metadata_location(dataset_id)
         with self._files_lock:
-            cached = self._files_by_metadata.get(location)
+            cached = self._snapshots.get(location)
             if cached is not None:
-                self._files_by_metadata.move_to_end(location)
-                return list(cached)
+                self._snapshots.move_to_end(location)
+                return cached
         table = self._table(dataset_id)
         if table.current_snapshot() is None:
             files: list[str] = []
         else:
             paths = [_local_path(task.file.file_path).as_posix() for task in table.scan().plan_files()]
             files = sorted(paths, key=lambda p: os.path.basename(p))
+        found = Snapshot(tuple(files), _appended_through(table))
         if table.metadata_location == location:  # not committed to in between
             with self._files_lock:
-                self._files_by_metadata[location] = tuple(files)
-                while len(self._files_by_metadata) > FILE_LIST_CACHE_SIZE:
-                    self._files_by_metadata.popitem(last=False)
-        return files
+                self._snapshots[location] = found
+                while len(self._snapshots) > FILE_LIST_CACHE_SIZE:
+                    self._snapshots.popitem(last=False)
+        return found
+
+    def current_files(self, dataset_id: str) -> list[str]:
+        """Local paths of the current snapshot's data files, in insertion order."""
+        return list(self.snapshot(dataset_id).files)
 
     def _metadata_location(self, dataset_id: str) -> str:
         with self._iceberg.engine.connect() as db:
@@ -316,11 +369,20 @@ class TableStore:
         sql: str,
         limits: QueryLimits,
         row_filter: str | None = None,
+        buffered: Sequence[BufferedRows] = (),
     ) -> pa.Table:
-        """Run translated user ``sql`` in the sandbox over the current snapshot; it sees only the
-        view ``"dataset"`` and may read only that snapshot's files."""
-        files = self.current_files(dataset_id)
-        return run_query(sql, view_sql=self.view_sql(columns, files, row_filter), files=files, limits=limits)
+        """Run translated user ``sql`` in the sandbox over the current snapshot and the ``buffered``
+        rows it does not hold yet; it sees only the view ``"dataset"`` and may read only those files.
+
+        ``buffered`` must have been read from the append buffer *before* this call: a fold that lands
+        in between then shows its rows once, in the snapshot, and never in neither.
+        """
+        snapshot = self.snapshot(dataset_id)
+        with self.staging_area() as area:
+            files = [*snapshot.files, *self._buffered_files(snapshot, buffered, columns, area)]
+            return run_query(
+                sql, view_sql=self.view_sql(columns, files, row_filter), files=files, limits=limits
+            )
 
     def export_csv(
         self,
@@ -329,19 +391,42 @@ class TableStore:
         *,
         include_header: bool,
         row_filter: str | None = None,
+        buffered: Sequence[BufferedRows] = (),
     ) -> Iterator[bytes]:
         """The dataset as CSV (UTF-8, nulls as empty fields, one format per column), in chunks.
 
         Runs our own SQL (never the user's) in a DuckDB connection that may read the table's files;
         the snapshot is resolved once, so a concurrent REPLACE cannot mix versions into one export.
+        ``buffered`` as for ``query``.
         """
-        files = self.current_files(dataset_id)
-        return self._export_batches(
-            self.view_sql(columns, files, row_filter),
-            columns,
-            has_rows=bool(files),
-            include_header=include_header,
-        )
+        snapshot = self.snapshot(dataset_id)
+        # The buffered rows' files must outlive this call: the generator below owns their directory.
+        cleanup = contextlib.ExitStack()
+        area = cleanup.enter_context(self.staging_area())
+        try:
+            files = [*snapshot.files, *self._buffered_files(snapshot, buffered, columns, area)]
+        except BaseException:
+            cleanup.close()
+            raise
+
+        def batches() -> Iterator[bytes]:
+            with cleanup:
+                yield from self._export_batches(
+                    self.view_sql(columns, files, row_filter),
+                    columns,
+                    has_rows=bool(files),
+                    include_header=include_header,
+                )
+
+        return batches()
+
+    def _buffered_files(
+        self, snapshot: Snapshot, buffered: Sequence[BufferedRows], columns: Sequence[Column], area: Path
+    ) -> list[str]:
+        return [
+            path.as_posix()
+            for path in write_buffered(after(buffered, snapshot.appended_through), columns, area)
+        ]
 
     def _export_batches(
         self, view_sql: str, columns: Sequence[Column], *, has_rows: bool, include_header: bool
@@ -379,6 +464,10 @@ class TableStore:
             yield con
         finally:
             con.close()
+
+
+def _appended_through(table: Table) -> int:
+    return int(table.properties.get(APPENDED_THROUGH_PROPERTY, "0"))
 
 
 def _committed(table: Table, commit_key: str) -> bool:

@@ -1,0 +1,190 @@
+"""``AppendCatalog``: the durable buffer of one-row appends, and who folds it into the table.
+
+A group commit (``store_batches``) numbers the rows of each dataset in one transaction with the
+activity log entries that describe them; a fold reads what is buffered after a table's watermark
+(``pending``) and, once its snapshot has landed, forgets the batches it holds (``record_snapshot``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from datagrove.catalog import schema as t
+from datagrove.catalog.repository import _aware, utcnow
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    """Rows of one dataset to buffer: canonical CSV lines checked against ``schema_json``."""
+
+    dataset_id: str
+    rows: int
+    schema_json: str
+    csv: str
+
+
+@dataclass(frozen=True)
+class BufferedBatch:
+    dataset_id: str
+    last_seq: int  # the batch holds rows last_seq - rows + 1 .. last_seq
+    rows: int
+    schema_json: str
+    csv: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """An activity log entry written in the same transaction as the rows it describes."""
+
+    actor_id: int
+    actor_name: str
+    action: str
+    object_type: str
+    object_id: str
+    object_name: str
+    detail: str
+
+
+class AppendCatalog:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def store_batches(self, batches: Sequence[NewBatch], audit: Sequence[AuditRow]) -> list[int]:
+        """Buffer ``batches`` and write ``audit``, all in one transaction; returns each batch's
+        ``last_seq``. Raises ``KeyError`` naming a dataset that no longer exists (nothing is stored)."""
+        now = utcnow()
+        numbers: list[int] = []
+        with self.engine.begin() as db:
+            for batch in batches:
+                # The UPDATE takes the row's lock until commit: batches of one dataset commit in
+                # the order of their numbers, on SQLite and PostgreSQL alike.
+                last_seq = db.execute(
+                    t.append_state.update()
+                    .where(t.append_state.c.dataset_id == batch.dataset_id)
+                    .values(last_seq=t.append_state.c.last_seq + batch.rows)
+                    .returning(t.append_state.c.last_seq)
+                ).scalar()
+                if last_seq is None:
+                    raise KeyError(batch.dataset_id)
+                db.execute(
+                    t.append_batches.insert().values(
+                        dataset_id=batch.dataset_id,
+                        last_seq=last_seq,
+                        rows=batch.rows,
+                        schema_json=batch.schema_json,
+                        csv=batch.csv,
+                        created_at=now,
+                    )
+                )
+                numbers.append(int(last_seq))
+            if audit:
+                db.execute(
+                    t.audit.insert(),
+                    [{**entry.__dict__, "time": now, "outcome": "success"} for entry in audit],
+                )
+        return numbers
+
+    def last_seq(self, dataset_id: str) -> int:
+        """The number of the last acknowledged row of the dataset (0 if none)."""
+        with self.engine.connect() as db:
+            value = db.execute(
+                sa.select(t.append_state.c.last_seq).where(t.append_state.c.dataset_id == dataset_id)
+            ).scalar()
+        return int(value or 0)
+
+    def pending(self, dataset_id: str) -> list[BufferedBatch]:
+        """Batches not yet known to be in the table, oldest first. The catalog's ``folded_seq``
+        never runs ahead of the table's watermark, so this is a superset of what the current
+        snapshot lacks; the caller keeps those after the watermark of the snapshot it reads."""
+        b, s = t.append_batches, t.append_state
+        query = (
+            sa.select(b)
+            .join(s, s.c.dataset_id == b.c.dataset_id)
+            .where(b.c.dataset_id == dataset_id, b.c.last_seq > s.c.folded_seq)
+            .order_by(b.c.last_seq)
+        )
+        with self.engine.connect() as db:
+            return [_batch(row) for row in db.execute(query)]
+
+    def due_for_fold(self, *, rows: int, size: int, older_than: datetime) -> list[str]:
+        """Datasets whose buffer holds at least ``rows`` rows or ``size`` bytes of CSV, or a batch
+        buffered before ``older_than``."""
+        b, s = t.append_batches, t.append_state
+        query = (
+            sa.select(b.c.dataset_id)
+            .join(s, s.c.dataset_id == b.c.dataset_id)
+            .where(b.c.last_seq > s.c.folded_seq)
+            .group_by(b.c.dataset_id)
+            .having(
+                sa.or_(
+                    sa.func.sum(b.c.rows) >= rows,
+                    sa.func.sum(sa.func.length(b.c.csv)) >= size,
+                    sa.func.min(b.c.created_at) <= older_than,
+                )
+            )
+        )
+        with self.engine.connect() as db:
+            return list(db.execute(query).scalars())
+
+    def claim_fold(self, dataset_id: str, *, owner: str, seconds: float) -> bool:
+        """Claim the right to fold the dataset's buffer for ``seconds``; False if another holds it."""
+        now = utcnow()
+        s = t.append_state
+        with self.engine.begin() as db:
+            claimed = db.execute(
+                s.update()
+                .where(
+                    s.c.dataset_id == dataset_id,
+                    sa.or_(s.c.fold_owner.is_(None), s.c.fold_owner == owner, s.c.fold_until < now),
+                )
+                .values(fold_owner=owner, fold_until=now + timedelta(seconds=seconds))
+            )
+        return claimed.rowcount == 1
+
+    def release_fold(self, dataset_id: str, *, owner: str) -> None:
+        s = t.append_state
+        with self.engine.begin() as db:
+            db.execute(
+                s.update()
+                .where(s.c.dataset_id == dataset_id, s.c.fold_owner == owner)
+                .values(fold_owner=None, fold_until=None)
+            )
+
+    def record_snapshot(
+        self, dataset_id: str, *, total_rows: int, watermark: int, data_updated_at: datetime
+    ) -> None:
+        """After a commit: the dataset's table now holds ``total_rows`` rows and every buffered row
+        up to ``watermark``. Stores both and forgets the batches the table holds, in one transaction."""
+        with self.engine.begin() as db:
+            db.execute(
+                t.datasets.update()
+                .where(t.datasets.c.id == dataset_id)
+                .values(row_count=total_rows, data_updated_at=data_updated_at, updated_at=utcnow())
+            )
+            db.execute(
+                t.append_state.update()
+                .where(t.append_state.c.dataset_id == dataset_id)
+                .values(folded_seq=watermark)
+            )
+            db.execute(
+                t.append_batches.delete().where(
+                    t.append_batches.c.dataset_id == dataset_id, t.append_batches.c.last_seq <= watermark
+                )
+            )
+
+
+def _batch(row: Any) -> BufferedBatch:
+    return BufferedBatch(
+        dataset_id=row.dataset_id,
+        last_seq=row.last_seq,
+        rows=row.rows,
+        schema_json=row.schema_json,
+        csv=row.csv,
+        created_at=_aware(row.created_at),
+    )
