@@ -141,6 +141,7 @@ def build_services(settings: Settings) -> Services:
             size=settings.append_fold_bytes,
             seconds=settings.append_fold_seconds,
             interval=settings.append_fold_interval_seconds,
+            claim_seconds=settings.append_fold_claim_seconds,
         ),
     )
     limits = QueryLimits(

@@ -67,6 +67,7 @@ class FoldSettings:
     size: int  # ... or this many bytes of CSV
     seconds: float  # ... or the oldest buffered row is this old
     interval: float  # how often the background loop looks
+    claim_seconds: float  # how long a claim to fold a dataset lasts (a dead node's runs out)
 
 
 @dataclass
@@ -317,7 +318,7 @@ class AppendService:
     def fold(self, dataset_id: str) -> int:
         """Fold the dataset's buffered rows into its table as one Parquet file and one snapshot;
         returns how many rows. Does nothing while another node holds the dataset's fold."""
-        if not self._appends.claim_fold(dataset_id, owner=self._node, seconds=600):
+        if not self._appends.claim_fold(dataset_id, owner=self._node, seconds=self._fold.claim_seconds):
             return 0
         try:
             for _ in range(FOLD_ATTEMPTS):

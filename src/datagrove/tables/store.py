@@ -47,6 +47,11 @@ COMMIT_KEY_PROPERTY = "datagrove.commit-key"
 # Folds and REPLACE commits set it in the same metadata commit as their snapshot; every other
 # commit leaves it as it is, so it only ever grows.
 APPENDED_THROUGH_PROPERTY = "datagrove.appended-through"
+# pyiceberg retries a commit that lost a race by replaying its operations on the newer table, and a
+# replayed REPLACE then misses the files that the winner added (seen: a fold's rows surviving a
+# REPLACE). Every table is told not to; ``_commit_with_retry`` retries instead, deciding again
+# each time on the newer table.
+NO_LIBRARY_RETRIES = {"commit.retry.num-retries": "0"}
 FILE_LIST_CACHE_SIZE = 256  # snapshots whose data-file list is kept (a few kB each)
 COMMIT_ATTEMPTS = 10
 
@@ -102,7 +107,9 @@ class TableStore:
     # --- lifecycle ------------------------------------------------------------------------------
 
     def create_table(self, dataset_id: str, columns: Sequence[Column]) -> None:
-        self._iceberg.create_table(f"{NAMESPACE}.{table_name(dataset_id)}", iceberg_schema(columns))
+        self._iceberg.create_table(
+            f"{NAMESPACE}.{table_name(dataset_id)}", iceberg_schema(columns), properties=NO_LIBRARY_RETRIES
+        )
 
     def drop_table(self, dataset_id: str) -> None:
         """Drop the table and delete its files. Missing tables are fine (idempotent)."""
@@ -221,7 +228,7 @@ class TableStore:
         # newer metadata, unless that newer metadata already holds our commit (a concurrent retry).
         properties = {COMMIT_KEY_PROPERTY: commit_key}
         for attempt in range(COMMIT_ATTEMPTS):
-            table = self._table(dataset_id)
+            table = self._table_for_commit(dataset_id)
             if _committed(table, commit_key):
                 return
             watermark = _appended_through(table)
@@ -247,18 +254,30 @@ class TableStore:
         """Give the table schema ``new``, keeping its rows: columns are matched by name; a column
         whose type changes is cast (values that do not convert become null); new columns are null.
 
-        The rewrite of the data and the schema change are one Iceberg commit.
+        The rewrite of the data and the schema change are one Iceberg commit; a commit that lands
+        first (a fold, an append) makes the rewrite start over on the newer table.
         """
-        table = self._table(dataset_id)
-        files = self.current_files(dataset_id)
+        for attempt in range(COMMIT_ATTEMPTS):
+            table = self._table_for_commit(dataset_id)
+            files = sorted(_local_path(task.file.file_path).as_posix() for task in table.scan().plan_files())
+            try:
+                self._rewrite_with_schema(table, files, old, new)
+                return self._commit_result(dataset_id)
+            except CommitFailedException:
+                if attempt == COMMIT_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _rewrite_with_schema(
+        self, table: Table, files: Sequence[str], old: Sequence[Column], new: Sequence[Column]
+    ) -> None:
         old_by_name = {c.name: c for c in old}
         with self.staging_area() as staging:
             rewritten: list[str] = []
             if files:
                 target = staging / "rewrite.parquet"
-                source = (
-                    f"read_parquet([{', '.join(quote_literal(_local_path(f).as_posix()) for f in files)}])"
-                )
+                source = f"read_parquet([{', '.join(quote_literal(f) for f in files)}])"
                 with self._duckdb() as con:
                     con.execute(
                         f"COPY (SELECT {conforming_select(old, new)} FROM {source}) "
@@ -286,7 +305,6 @@ class TableStore:
                 for uri in rewritten:
                     _local_path(uri).unlink(missing_ok=True)
                 raise
-        return self._commit_result(dataset_id)
 
     def total_rows(self, dataset_id: str) -> int:
         """Rows in the table's current snapshot (from its metadata, without reading data)."""
@@ -448,6 +466,17 @@ class TableStore:
                     yield _csv_bytes(pa.Table.from_batches([batch]).rename_columns(names), header=False)
 
     # --- internals ------------------------------------------------------------------------------
+
+    def _table_for_commit(self, dataset_id: str) -> Table:
+        """The table, once told not to replay lost commits itself (``NO_LIBRARY_RETRIES``); a table
+        made before that property existed gets it here, in a commit of its own (a commit of
+        properties alone is never replayed)."""
+        table = self._table(dataset_id)
+        if all(table.properties.get(key) == value for key, value in NO_LIBRARY_RETRIES.items()):
+            return table
+        with contextlib.suppress(CommitFailedException), table.transaction() as tx:
+            tx.set_properties(NO_LIBRARY_RETRIES)
+        return self._table(dataset_id)
 
     def _table(self, dataset_id: str) -> Table:
         try:
