@@ -104,8 +104,8 @@ def test_a_split_and_rewritten_record_converts_as_the_record_itself(
     from_record = strict(folder, record if record.endswith("\n") else record + "\n", columns)
     if len(fields) == len(columns):
         assert from_line == from_record
-    else:
-        assert from_line is None and from_record is None
+    else:  # refused for its number of fields; the strict conversion finds no single row either
+        assert from_line is None and (from_record is None or len(from_record[0]) != 1)
     if certainly_valid(fields, columns):
         assert from_line is not None, f"certainly_valid accepted what strict rejects: {line!r}"
         event("certainly valid")
