@@ -25,6 +25,7 @@ from datagrove.api.product.accesstokens import router as product_tokens_router
 from datagrove.api.product.datasources import router as product_datasources_router
 from datagrove.api.product.query import router as product_query_router
 from datagrove.api.product.streams import router as product_streams_router
+from datagrove.api.product.uploads import router as product_uploads_router
 from datagrove.api.public_v1.audit import router as audit_router
 from datagrove.api.public_v1.datasets import router as datasets_router
 from datagrove.api.public_v1.groups import router as groups_router
@@ -48,6 +49,7 @@ from datagrove.services.policies import PolicyService
 from datagrove.services.query import QueryService
 from datagrove.services.sharing import SharingService
 from datagrove.services.streams import StreamService
+from datagrove.services.uploads import UploadService
 from datagrove.settings import Settings
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.store import TableStore
@@ -71,6 +73,7 @@ class Services:
     query: QueryService
     people: PeopleService
     sharing: SharingService
+    uploads: UploadService
 
 
 def build_services(settings: Settings) -> Services:
@@ -148,6 +151,7 @@ def build_services(settings: Settings) -> Services:
         sharing=SharingService(
             catalog=catalog, permissions=permissions, access=access, audit=audit, groups=PeopleCatalog(engine)
         ),
+        uploads=UploadService(datasets=datasets, streams=streams, stream_catalog=stream_catalog),
     )
 
 
@@ -176,6 +180,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         product_query_router,
         product_streams_router,
         product_tokens_router,
+        product_uploads_router,
     ):
         app.include_router(router)
     app.add_middleware(RequestLog)

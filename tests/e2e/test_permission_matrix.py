@@ -289,6 +289,21 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
         call("POST", "/api/data/v3/datasources/{dataset}/uploads", json={"values": "south,4"}),
         EDIT_200,
     ),
+    # An upload session's id is the id of an execution of the dataset's stream.
+    ("PUT", "/api/data/v3/datasources/{dataset_id}/uploads/{upload_id}/parts/{part_id}"): (
+        call("PUT", "/api/data/v3/datasources/{dataset}/uploads/{execution}/parts/1", **CSV),
+        EDIT_200,
+    ),
+    ("PUT", "/api/data/v3/datasources/{dataset_id}/uploads/{upload_id}/commit"): (
+        call(
+            "PUT", "/api/data/v3/datasources/{dataset}/uploads/{execution}/commit", json={"action": "APPEND"}
+        ),
+        EDIT_200,
+    ),
+    ("PUT", "/api/data/v3/datasources/{dataset_id}/uploads/{upload_id}/abort"): (
+        call("PUT", "/api/data/v3/datasources/{dataset}/uploads/{execution}/abort"),
+        EDIT_200,
+    ),
     ("POST", "/api/query/v1/execute/{dataset_id}"): (
         call("POST", "/api/query/v1/execute/{dataset}", **SQL),
         VIEW,

@@ -175,7 +175,7 @@ def test_a_row_that_does_not_fit_the_schema_is_400_and_appends_nothing(server: R
             {"values": "only-one"},
             {"values": "a,1\nb,2"},
             {"values": "b,2", "delimiter": "||"},
-            {"action": "APPEND", "appendId": "latest"},
+            {"values": ["b", 2]},
         ):
             response = client.post(f"{DS}/{dataset_id}/uploads", json=body)
             assert response.status_code == 400, (body, response.text)

@@ -1,4 +1,4 @@
-"""``/api/data/v3/datasources``: dataset metadata, sharing, and the seed's one-row append.
+"""``/api/data/v3/datasources``: dataset metadata and sharing.
 
 * ``GET /{id}`` answers the full default DataSource whatever ``part``, ``includeAllDetails`` or
   ``requestedParts`` ask for (product-api.md §3.1: clients read keys from several parts at once).
@@ -6,15 +6,11 @@
   ``DELETE /{id}/permissions/{USER|GROUP}/{id}`` and ``POST /{id}/share``. Access levels are
   Domo's (``CO_OWNER``, ``CAN_EDIT``, ``CAN_SHARE``, ``CAN_VIEW``); the seed's ``READ`` and
   ``WRITE`` are read as ``CAN_VIEW`` and ``CAN_EDIT``. The share answers the grants afterwards.
-* ``POST /{id}/uploads`` with ``{"values": "a,b,c", "delimiter": ","}`` appends one row (the seed
-  document's form). Domo's real upload session (``{"action": ...}`` then parts and a commit) is not
-  served here: such a body is a 400 that says where bulk data goes.
+* Uploads (``/{id}/uploads...``: the seed's one-row append and upload sessions) live in ``uploads.py``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -25,10 +21,9 @@ from datagrove.api.bodies import json_object
 from datagrove.api.product import epoch_ms
 from datagrove.api.responses import json_response
 from datagrove.api.security import current_actor
-from datagrove.domain import AccessLevel, Actor, Dataset, PrincipalType, UpdateMethod
+from datagrove.domain import AccessLevel, Actor, Dataset, PrincipalType
 from datagrove.errors import BadRequest, NotFound
 from datagrove.services.sharing import PrincipalGrant, ShareEntry
-from datagrove.tables.staging import StagedUpload
 
 router = APIRouter(prefix="/api/data/v3/datasources")
 
@@ -153,26 +148,6 @@ def share_entries(body: dict[str, Any]) -> list[ShareEntry]:
     return entries
 
 
-def one_row(body: dict[str, Any]) -> bytes:
-    """The seed's ``{"values", "delimiter"}`` as one CSV line (comma-separated, quoted as needed)."""
-    values = body.get("values")
-    if not isinstance(values, str):
-        raise BadRequest(
-            'this endpoint appends one row: send {"values": "v1,v2,v3", "delimiter": ","}. '
-            "Upload sessions are not supported; send bulk data with PUT /v1/datasets/{id}/data or a stream"
-        )
-    delimiter = body.get("delimiter")
-    delimiter = "," if delimiter is None or delimiter == "" else delimiter
-    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '\r\n"':
-        raise BadRequest(f"delimiter must be one character (not a quote or a line break), not {delimiter!r}")
-    rows = list(csv.reader(io.StringIO(values), delimiter=delimiter, strict=True))
-    if len(rows) != 1:
-        raise BadRequest(f"values must hold exactly one row, not {len(rows)}")
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(rows[0])
-    return out.getvalue().encode()
-
-
 @router.get("/{dataset_id}")
 def get_datasource(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     dataset, level = request.app.state.services.sharing.own_level(actor=actor, dataset_id=dataset_id)
@@ -216,27 +191,3 @@ async def share(dataset_id: str, request: Request, actor: Actor = Depends(curren
         request.app.state.services.sharing.share, actor=actor, dataset_id=dataset_id, entries=entries
     )
     return json_response(permission_list(grants))
-
-
-@router.post("/{dataset_id}/uploads")
-async def append_row(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
-    row = one_row(await json_object(request))
-    datasets = request.app.state.services.datasets
-    with datasets.staging_area() as area:
-        upload = StagedUpload(
-            area / "row.csv", gzip_hint=False, max_bytes=request.app.state.settings.max_upload_bytes
-        )
-        try:
-            upload.write(row)
-            upload.finish()
-        except BaseException:
-            upload.abort()
-            raise
-        dataset = await run_in_threadpool(
-            datasets.import_csv,
-            actor=actor,
-            dataset_id=dataset_id,
-            csv_path=upload.path,
-            method=UpdateMethod.APPEND,
-        )
-    return json_response({"dataSourceId": dataset.id, "rowCount": dataset.row_count})
