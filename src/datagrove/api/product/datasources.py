@@ -1,16 +1,21 @@
 """``/api/data/v3/datasources``: dataset metadata and sharing.
 
-* ``GET /{id}`` answers the full default DataSource whatever ``part``, ``includeAllDetails`` or
-  ``requestedParts`` ask for (product-api.md §3.1: clients read keys from several parts at once).
+* ``GET /{id}`` answers the seed document's keys (``id, name, type, status: "active"``,
+  ``details {rows, columns}``, ``properties {rows, columns}``) together with the full DataSource
+  real clients read (``rowCount``, ``columnCount``, ``owner``, ``state: "SUCCESS"``, ...; product-api.md
+  §3.1). ``part`` (repeated or comma-separated), ``requestedParts`` and ``includeAllDetails=true``
+  only add keys: ``permission`` adds ``accessLevel`` (the caller's), ``schema`` adds
+  ``schema.columns``; other part names are ignored.
 * Sharing: ``GET /{id}/permissions``, ``GET /{id}/permissions/currentUser``,
   ``DELETE /{id}/permissions/{USER|GROUP}/{id}`` and ``POST /{id}/share``. Access levels are
   Domo's (``CO_OWNER``, ``CAN_EDIT``, ``CAN_SHARE``, ``CAN_VIEW``); the seed's ``READ`` and
   ``WRITE`` are read as ``CAN_VIEW`` and ``CAN_EDIT``. The share answers the grants afterwards.
-* Uploads (``/{id}/uploads...``: the seed's one-row append and upload sessions) live in ``uploads.py``.
+* Uploads (``/{id}/uploads...``) live in ``uploads.py``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -26,6 +31,9 @@ from datagrove.errors import BadRequest, NotFound
 from datagrove.services.sharing import PrincipalGrant, ShareEntry
 
 router = APIRouter(prefix="/api/data/v3/datasources")
+
+# Parts of GET /{id} that add keys; the others (core, status, rowcolcount, ...) are always served.
+PARTS = ("permission", "schema")
 
 # The caller's rights as Domo spells them (product-api.md §6.2). In Datagrove CAN_SHARE includes
 # CAN_EDIT, so it reads READ_WRITE_SHARE.
@@ -148,10 +156,38 @@ def share_entries(body: dict[str, Any]) -> list[ShareEntry]:
     return entries
 
 
+def requested_parts(query: Any) -> set[str]:
+    """Part names from ``part`` (repeated or comma-separated), ``requestedParts`` and
+    ``includeAllDetails=true`` (every part), lower-cased."""
+    if str(query.get("includeAllDetails", "")).lower() == "true":
+        return set(PARTS)
+    values: Iterable[str] = [v for key in ("part", "part[]", "requestedParts") for v in query.getlist(key)]
+    return {name.strip().lower() for value in values for name in value.split(",") if name.strip()}
+
+
+def document_datasource(
+    d: Dataset, level: AccessLevel, stream_id: int | None, parts: set[str]
+) -> dict[str, Any]:
+    """The seed document's DataSource over the real one: ``status`` is the document's ``"active"``
+    (the real state stays in ``state``); ``details`` and ``properties`` carry ``rows`` and
+    ``columns``, the same numbers as ``rowCount`` and ``columnCount``. Parts only add keys."""
+    body = datasource(d, level, stream_id)
+    size = {"rows": body["rowCount"], "columns": body["columnCount"]}
+    body["status"] = "active"
+    body["details"] = dict(size)
+    body["properties"] = {**size, **body["properties"]}
+    if "permission" in parts:
+        body["accessLevel"] = level.value
+    if "schema" in parts:
+        body["schema"] = {"columns": [{"name": c.name, "type": c.type.value} for c in d.columns]}
+    return body
+
+
 @router.get("/{dataset_id}")
 def get_datasource(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     dataset, level = request.app.state.services.sharing.own_level(actor=actor, dataset_id=dataset_id)
-    return json_response(datasource(dataset, level, stream_id_of(request, actor, dataset.id)))
+    parts = requested_parts(request.query_params)
+    return json_response(document_datasource(dataset, level, stream_id_of(request, actor, dataset.id), parts))
 
 
 @router.get("/{dataset_id}/permissions")
