@@ -23,6 +23,7 @@ from datagrove.api import errors
 from datagrove.api.health import router as health_router
 from datagrove.api.product.accesstokens import router as product_tokens_router
 from datagrove.api.product.datasources import router as product_datasources_router
+from datagrove.api.product.datasources_v2 import router as product_datasources_v2_router
 from datagrove.api.product.query import router as product_query_router
 from datagrove.api.product.streams import router as product_streams_router
 from datagrove.api.product.uploads import router as product_uploads_router
@@ -177,6 +178,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for router in (
         audit_router,
         product_datasources_router,
+        product_datasources_v2_router,
         product_query_router,
         product_streams_router,
         product_tokens_router,

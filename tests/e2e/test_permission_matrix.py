@@ -304,6 +304,14 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
         call("PUT", "/api/data/v3/datasources/{dataset}/uploads/{execution}/abort"),
         EDIT_200,
     ),
+    ("DELETE", "/api/data/v3/datasources/{dataset_id}"): (
+        call("DELETE", "/api/data/v3/datasources/{dataset}", params={"deleteMethod": "hard"}),
+        OWNERS_200,
+    ),
+    ("POST", "/api/data/v2/datasources"): (
+        call("POST", "/api/data/v2/datasources", json={"dataSourceName": "v2", "schema": SCHEMA}),
+        (200, 200, 403, 403, 403, 403, 403, 403),
+    ),
     ("POST", "/api/query/v1/execute/{dataset_id}"): (
         call("POST", "/api/query/v1/execute/{dataset}", **SQL),
         VIEW,

@@ -1,4 +1,4 @@
-"""``/api/data/v3/datasources``: dataset metadata and sharing.
+"""``/api/data/v3/datasources``: dataset metadata, deletion and sharing.
 
 * ``GET /{id}`` answers the seed document's keys (``id, name, type, status: "active"``,
   ``details {rows, columns}``, ``properties {rows, columns}``) together with the full DataSource
@@ -6,6 +6,8 @@
   §3.1). ``part`` (repeated or comma-separated), ``requestedParts`` and ``includeAllDetails=true``
   only add keys: ``permission`` adds ``accessLevel`` (the caller's), ``schema`` adds
   ``schema.columns``; other part names are ignored.
+* ``DELETE /{id}`` (``deleteMethod`` HARD or SOFT, any case) deletes the dataset outright: there is
+  no recycle bin, so a soft delete is a hard one.
 * Sharing: ``GET /{id}/permissions``, ``GET /{id}/permissions/currentUser``,
   ``DELETE /{id}/permissions/{USER|GROUP}/{id}`` and ``POST /{id}/share``. Access levels are
   Domo's (``CO_OWNER``, ``CAN_EDIT``, ``CAN_SHARE``, ``CAN_VIEW``); the seed's ``READ`` and
@@ -188,6 +190,18 @@ def get_datasource(dataset_id: str, request: Request, actor: Actor = Depends(cur
     dataset, level = request.app.state.services.sharing.own_level(actor=actor, dataset_id=dataset_id)
     parts = requested_parts(request.query_params)
     return json_response(document_datasource(dataset, level, stream_id_of(request, actor, dataset.id), parts))
+
+
+@router.delete("/{dataset_id}")
+async def delete_datasource(
+    dataset_id: str, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
+    method = request.query_params.get("deleteMethod") or "HARD"
+    if method.upper() not in ("HARD", "SOFT"):
+        raise BadRequest(f"deleteMethod must be HARD or SOFT, not {method!r}")
+    await json_object(request, required=False)  # some clients send a body with DELETE
+    await run_in_threadpool(request.app.state.services.datasets.delete, actor=actor, dataset_id=dataset_id)
+    return json_response({})
 
 
 @router.get("/{dataset_id}/permissions")
