@@ -308,6 +308,14 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
         call("DELETE", "/api/data/v3/datasources/{dataset}", params={"deleteMethod": "hard"}),
         OWNERS_200,
     ),
+    ("PUT", "/api/data/v3/datasources/{dataset_id}/permissions"): (
+        call(
+            "PUT",
+            "/api/data/v3/datasources/{dataset}/permissions",
+            json={"type": "USER", "id": "{user}", "accessLevel": "CAN_VIEW"},
+        ),
+        (200, 200, 200, 403, 403, 403, 404, 403),
+    ),
     ("POST", "/api/data/v2/datasources"): (
         call("POST", "/api/data/v2/datasources", json={"dataSourceName": "v2", "schema": SCHEMA}),
         (200, 200, 403, 403, 403, 403, 403, 403),

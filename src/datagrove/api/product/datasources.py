@@ -9,9 +9,10 @@
 * ``DELETE /{id}`` (``deleteMethod`` HARD or SOFT, any case) deletes the dataset outright: there is
   no recycle bin, so a soft delete is a hard one.
 * Sharing: ``GET /{id}/permissions``, ``GET /{id}/permissions/currentUser``,
+  ``PUT /{id}/permissions`` (one principal's level, up or down; ``NONE`` removes it),
   ``DELETE /{id}/permissions/{USER|GROUP}/{id}`` and ``POST /{id}/share``. Access levels are
   Domo's (``CO_OWNER``, ``CAN_EDIT``, ``CAN_SHARE``, ``CAN_VIEW``); the seed's ``READ`` and
-  ``WRITE`` are read as ``CAN_VIEW`` and ``CAN_EDIT``. The share answers the grants afterwards.
+  ``WRITE`` are read as ``CAN_VIEW`` and ``CAN_EDIT``. Changes answer the grants afterwards.
 * Uploads (``/{id}/uploads...``) live in ``uploads.py``.
 """
 
@@ -129,8 +130,27 @@ def principal_type(value: Any, where: str) -> PrincipalType:
         raise BadRequest(f"{where} must be USER or GROUP, not {value!r}") from None
 
 
+def principal_id(raw: Any, kind: PrincipalType, where: str) -> int:
+    """A user or group id, as a number or a numeric string (clients send both)."""
+    if isinstance(raw, bool) or not (
+        isinstance(raw, int) or (isinstance(raw, str) and raw.strip().isdigit())
+    ):
+        raise BadRequest(f"{where} must be a {kind.value.lower()} id, not {raw!r}")
+    if not 0 < int(raw) < 2**63:
+        raise BadRequest(f"{kind.value.lower()} {raw} does not exist")
+    return int(raw)
+
+
+def access_level(raw: Any, where: str) -> AccessLevel:
+    try:
+        return AccessLevel.parse(raw)
+    except ValueError:
+        levels = ", ".join(level.value for level in AccessLevel)
+        raise BadRequest(f"{where} must be one of {levels} (or READ, WRITE), not {raw!r}") from None
+
+
 def share_entries(body: dict[str, Any]) -> list[ShareEntry]:
-    """``permissions: [{type, id, accessLevel}]``; ids as numbers or numeric strings (clients send both)."""
+    """``permissions: [{type, id, accessLevel}]``."""
     items = body.get("permissions")
     if not isinstance(items, list):
         raise BadRequest("permissions must be a list of {type, id, accessLevel}")
@@ -140,21 +160,13 @@ def share_entries(body: dict[str, Any]) -> list[ShareEntry]:
         if not isinstance(item, dict):
             raise BadRequest(f"{where} must be an object with type, id and accessLevel")
         kind = principal_type(item.get("type"), f"{where}.type")
-        raw_id = item.get("id")
-        if isinstance(raw_id, bool) or not (
-            isinstance(raw_id, int) or (isinstance(raw_id, str) and raw_id.strip().isdigit())
-        ):
-            raise BadRequest(f"{where}.id must be a {kind.value.lower()} id, not {raw_id!r}")
-        if not 0 < int(raw_id) < 2**63:
-            raise BadRequest(f"{kind.value.lower()} {raw_id} does not exist")
-        try:
-            level = AccessLevel.parse(item.get("accessLevel"))
-        except ValueError:
-            levels = ", ".join(level.value for level in AccessLevel)
-            raise BadRequest(
-                f"{where}.accessLevel must be one of {levels} (or READ, WRITE), not {item.get('accessLevel')!r}"
-            ) from None
-        entries.append(ShareEntry(kind, int(raw_id), level))
+        entries.append(
+            ShareEntry(
+                kind,
+                principal_id(item.get("id"), kind, f"{where}.id"),
+                access_level(item.get("accessLevel"), f"{where}.accessLevel"),
+            )
+        )
     return entries
 
 
@@ -207,6 +219,26 @@ async def delete_datasource(
 @router.get("/{dataset_id}/permissions")
 def list_permissions(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     grants = request.app.state.services.sharing.grants(actor=actor, dataset_id=dataset_id)
+    return json_response(permission_list(grants))
+
+
+@router.put("/{dataset_id}/permissions")
+async def set_permission(
+    dataset_id: str, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
+    """One ``{type, id, accessLevel}`` (not a list): that principal gets exactly that level."""
+    body = await json_object(request)
+    kind = principal_type(body.get("type"), "type")
+    raw_level = body.get("accessLevel")
+    level = None if str(raw_level).upper() == "NONE" else access_level(raw_level, "accessLevel")
+    grants = await run_in_threadpool(
+        request.app.state.services.sharing.set_level,
+        actor=actor,
+        dataset_id=dataset_id,
+        principal_type=kind,
+        principal_id=principal_id(body.get("id"), kind, "id"),
+        level=level,
+    )
     return json_response(permission_list(grants))
 
 
