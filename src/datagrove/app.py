@@ -23,8 +23,10 @@ from datagrove.api import errors
 from datagrove.api.health import router as health_router
 from datagrove.api.product.accesstokens import router as product_tokens_router
 from datagrove.api.product.datasources import router as product_datasources_router
+from datagrove.api.product.datasources_v2 import router as product_datasources_v2_router
 from datagrove.api.product.query import router as product_query_router
 from datagrove.api.product.streams import router as product_streams_router
+from datagrove.api.product.uploads import router as product_uploads_router
 from datagrove.api.public_v1.audit import router as audit_router
 from datagrove.api.public_v1.datasets import router as datasets_router
 from datagrove.api.public_v1.groups import router as groups_router
@@ -50,6 +52,7 @@ from datagrove.services.policies import PolicyService
 from datagrove.services.query import QueryService
 from datagrove.services.sharing import SharingService
 from datagrove.services.streams import StreamService
+from datagrove.services.uploads import UploadService
 from datagrove.settings import Settings
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.store import TableStore
@@ -74,6 +77,7 @@ class Services:
     query: QueryService
     people: PeopleService
     sharing: SharingService
+    uploads: UploadService
 
 
 def build_services(settings: Settings) -> Services:
@@ -168,6 +172,7 @@ def build_services(settings: Settings) -> Services:
         sharing=SharingService(
             catalog=catalog, permissions=permissions, access=access, audit=audit, groups=PeopleCatalog(engine)
         ),
+        uploads=UploadService(datasets=datasets, streams=streams, stream_catalog=stream_catalog),
     )
 
 
@@ -193,6 +198,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # Requests are matched against routes in this order, one by one (~2 us each): the one-row append,
     # built for thousands of requests a second, comes first. No two routers serve the same path.
     for router in (
+        product_uploads_router,
         product_datasources_router,
         health_router,
         oauth_router,
@@ -202,6 +208,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         groups_router,
         policies_router,
         audit_router,
+        product_datasources_v2_router,
         product_query_router,
         product_streams_router,
         product_tokens_router,

@@ -289,6 +289,37 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
         call("POST", "/api/data/v3/datasources/{dataset}/uploads", json={"values": "south,4"}),
         EDIT_200,
     ),
+    # An upload session's id is the id of an execution of the dataset's stream.
+    ("PUT", "/api/data/v3/datasources/{dataset_id}/uploads/{upload_id}/parts/{part_id}"): (
+        call("PUT", "/api/data/v3/datasources/{dataset}/uploads/{execution}/parts/1", **CSV),
+        EDIT_200,
+    ),
+    ("PUT", "/api/data/v3/datasources/{dataset_id}/uploads/{upload_id}/commit"): (
+        call(
+            "PUT", "/api/data/v3/datasources/{dataset}/uploads/{execution}/commit", json={"action": "APPEND"}
+        ),
+        EDIT_200,
+    ),
+    ("PUT", "/api/data/v3/datasources/{dataset_id}/uploads/{upload_id}/abort"): (
+        call("PUT", "/api/data/v3/datasources/{dataset}/uploads/{execution}/abort"),
+        EDIT_200,
+    ),
+    ("DELETE", "/api/data/v3/datasources/{dataset_id}"): (
+        call("DELETE", "/api/data/v3/datasources/{dataset}", params={"deleteMethod": "hard"}),
+        OWNERS_200,
+    ),
+    ("PUT", "/api/data/v3/datasources/{dataset_id}/permissions"): (
+        call(
+            "PUT",
+            "/api/data/v3/datasources/{dataset}/permissions",
+            json={"type": "USER", "id": "{user}", "accessLevel": "CAN_VIEW"},
+        ),
+        (200, 200, 200, 403, 403, 403, 404, 403),
+    ),
+    ("POST", "/api/data/v2/datasources"): (
+        call("POST", "/api/data/v2/datasources", json={"dataSourceName": "v2", "schema": SCHEMA}),
+        (200, 200, 403, 403, 403, 403, 403, 403),
+    ),
     ("POST", "/api/query/v1/execute/{dataset_id}"): (
         call("POST", "/api/query/v1/execute/{dataset}", **SQL),
         VIEW,

@@ -46,7 +46,7 @@ def test_a_datasource_has_the_keys_clients_read(server: RunningServer, editor: P
     body = response.json()
     assert body["id"] == dataset_id
     assert body["rowCount"] == 2 and body["columnCount"] == 2
-    assert body["properties"] == {"formulas": {"formulas": {}}}
+    assert body["properties"]["formulas"] == {"formulas": {}}
     assert json.loads(body["tags"]) == []
     assert isinstance(body["owner"]["id"], str) and body["owner"]["type"] == "USER"
     assert body["created"] > 1_600_000_000_000  # epoch milliseconds
@@ -63,16 +63,80 @@ def test_a_datasources_stream_id_resolves(server: RunningServer, editor: Person)
     assert stream.json()["dataSource"]["id"] == dataset_id
 
 
-def test_part_and_include_all_details_answer_the_same_full_object(server: RunningServer, editor: Person):
+def test_a_datasource_carries_the_seed_documents_keys_beside_the_real_ones(
+    server: RunningServer, editor: Person
+):
+    with editor.client(server) as client:
+        dataset_id = new_dataset(client, "a,1\nb,2\nc,3\n")
+        name = client.get(f"/v1/datasets/{dataset_id}").json()["name"]
+    # The seed's snippet, as written (host, id and token filled in).
+    headers = {"X-DOMO-Developer-Token": editor.token, "Content-Type": "application/json"}
+    url = f"{server.base_url}/api/data/v3/datasources/{dataset_id}"
+    with httpx.Client() as seed_client:
+        response = seed_client.get(url, headers=headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["id"], body["name"], body["type"], body["status"]) == (dataset_id, name, "API", "active")
+    assert body["details"] == {"rows": 3, "columns": 2}
+    assert body["properties"] == {"rows": 3, "columns": 2, "formulas": {"formulas": {}}}
+    assert (body["rowCount"], body["columnCount"]) == (3, 2)  # the same numbers, for real clients
+    assert body["state"] == "SUCCESS"  # the real status
+
+
+def test_get_metadata_with_requested_parts_adds_the_callers_access(server: RunningServer, editor: Person):
+    with editor.client(server) as client:
+        dataset_id = new_dataset(client, "a,1\n")
+    headers = {"X-DOMO-Developer-Token": editor.token, "Content-Type": "application/json"}
+    url = f"{server.base_url}/api/data/v3/datasources/{dataset_id}?requestedParts=core,permission"
+    with httpx.Client() as seed_client:
+        response = seed_client.get(url, headers=headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == dataset_id and body["properties"]["rows"] == 1 and body["properties"]["columns"] == 2
+    assert body["accessLevel"] == "OWNER"
+    assert body["permissions"] == "READ_WRITE_DELETE_SHARE_ADMIN" and body["currentUserFullAccess"] is True
+    assert "schema" not in body
+
+
+@pytest.mark.parametrize(
+    ("params", "added"),
+    [
+        ({"part": "core,permission,status"}, {"accessLevel"}),
+        ([("part", "core"), ("part", "schema")], {"schema"}),
+        ({"part": "SCHEMA,Permission"}, {"accessLevel", "schema"}),
+        ({"requestedParts": "schema"}, {"schema"}),
+        ({"includeAllDetails": "true"}, {"accessLevel", "schema"}),
+        ({"includeAllDetails": "false", "part": "core,rowcolcount,cryo,pharos,nonsense"}, set()),
+    ],
+)
+def test_parts_only_ever_add_keys(server: RunningServer, editor: Person, params: object, added: set[str]):
+    with editor.client(server) as client:
+        dataset_id = new_dataset(client, "a,1\n")
+        plain = client.get(f"{DS}/{dataset_id}").json()
+        response = client.get(f"{DS}/{dataset_id}", params=params)  # type: ignore[arg-type]
+    assert response.status_code == 200
+    body = response.json()
+    assert body.keys() - plain.keys() == added
+    assert {key: body[key] for key in plain} == plain
+    if "schema" in added:
+        assert body["schema"] == {
+            "columns": [{"name": "name", "type": "STRING"}, {"name": "n", "type": "LONG"}]
+        }
+
+
+def test_the_permission_part_says_a_viewers_own_level(server: RunningServer, editor: Person):
+    viewer = new_person(server)
     with editor.client(server) as client:
         dataset_id = new_dataset(client)
-        plain = client.get(f"{DS}/{dataset_id}").json()
-        for params in (
-            {"part": "core,permission,status"},
-            {"includeAllDetails": "true"},
-            {"requestedParts": "core"},
-        ):
-            assert client.get(f"{DS}/{dataset_id}", params=params).json().keys() == plain.keys()
+        shared = client.post(
+            f"{DS}/{dataset_id}/share",
+            json={"permissions": [{"type": "USER", "id": viewer.id, "accessLevel": "CAN_VIEW"}]},
+        )
+        assert shared.status_code == 200, shared.text
+    with viewer.client(server) as theirs:
+        body = theirs.get(f"{DS}/{dataset_id}", params={"part": "permission"}).json()
+    assert body["accessLevel"] == "CAN_VIEW"
+    assert body["permissions"] == "READ" and body["currentUserFullAccess"] is False
 
 
 def test_an_unknown_datasource_is_404(server: RunningServer, editor: Person):
@@ -175,7 +239,7 @@ def test_a_row_that_does_not_fit_the_schema_is_400_and_appends_nothing(server: R
             {"values": "only-one"},
             {"values": "a,1\nb,2"},
             {"values": "b,2", "delimiter": "||"},
-            {"action": "APPEND", "appendId": "latest"},
+            {"values": ["b", 2]},
         ):
             response = client.post(f"{DS}/{dataset_id}/uploads", json=body)
             assert response.status_code == 400, (body, response.text)

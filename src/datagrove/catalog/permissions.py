@@ -10,6 +10,7 @@ from datagrove.catalog import schema as t
 from datagrove.catalog.repository import utcnow
 from datagrove.catalog.visibility import grants_reaching, user_groups_query
 from datagrove.domain import AccessLevel, Grant, PrincipalType
+from datagrove.errors import Conflict
 
 
 class PermissionCatalog:
@@ -66,6 +67,44 @@ class PermissionCatalog:
                 granted_at=utcnow(),
             )
         )
+
+    def change(
+        self,
+        dataset_id: str,
+        principal_type: PrincipalType,
+        principal_id: int,
+        *,
+        level: AccessLevel | None,
+        expected: AccessLevel | None,
+        granted_by: int | None,
+    ) -> bool:
+        """Set the principal's level (None removes its grant) iff it still holds ``expected``, in one
+        transaction. Refuses (returns False) to take OWNER from the last OWNER; raises Conflict when
+        the grant changed after ``expected`` was read, since the caller's decision rested on it."""
+        p = t.dataset_permissions
+        key = sa.and_(
+            p.c.dataset_id == dataset_id,
+            p.c.principal_type == principal_type.value,
+            p.c.principal_id == principal_id,
+        )
+        with self.engine.begin() as db:
+            current = db.execute(sa.select(p.c.access_level).where(key).with_for_update()).scalar()
+            if current != (expected.value if expected else None):
+                raise Conflict("the grant changed while it was being set; send the request again")
+            if current == AccessLevel.OWNER.value and level is not AccessLevel.OWNER:
+                # Lock every OWNER row: two owners lowering each other at once must not both succeed.
+                owners = db.execute(
+                    sa.select(p.c.principal_id)
+                    .where(p.c.dataset_id == dataset_id, p.c.access_level == AccessLevel.OWNER.value)
+                    .with_for_update()
+                ).all()
+                if len(owners) <= 1:
+                    return False
+            if level is None:
+                db.execute(p.delete().where(key))
+            else:
+                self._replace(db, Grant(dataset_id, principal_type, principal_id, level), granted_by)
+        return True
 
     def revoke(self, dataset_id: str, principal_type: PrincipalType, principal_id: int) -> bool:
         """Remove the principal's grant; refuses (returns False) to remove the last OWNER."""

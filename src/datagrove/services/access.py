@@ -9,7 +9,7 @@ Routes and services call ``require``; nothing re-implements a check. The rules:
   shared with it. Managing users and groups and reading the activity log is for admins.
 * On a dataset, a user's level is the highest of its own grant and its active groups' grants:
   CAN_VIEW (metadata, export, query) < CAN_EDIT (import, streams, executions) < CAN_SHARE (grant up
-  to one's own level) < CO_OWNER (delete, revoke anyone, policies) < OWNER.
+  to one's own level) < CO_OWNER (delete, revoke or lower anyone, policies) < OWNER.
 * A dataset the actor may not even view answers 404, never 403, so its existence does not leak.
 
 Nothing is cached: a revoke takes effect on the very next request.
@@ -129,6 +129,21 @@ class AccessControl:
         if level.rank > own.rank:
             return Decision(False, f"you hold {own.value} and cannot grant {level.value}")
         return Decision(True, f"{own.value} may grant {level.value}")
+
+    def can_change(
+        self, actor: Actor, dataset: Dataset, held: AccessLevel | None, level: AccessLevel | None
+    ) -> Decision:
+        """Setting a principal's level from ``held`` to ``level`` (None: no grant). Granting or raising
+        follows the share rules (``can_grant``); lowering or removing someone's grant is a partial
+        revoke, so it needs what a revoke needs (CO_OWNER or more)."""
+        if level is not None and (held is None or level.rank >= held.rank):
+            return self.can_grant(actor, dataset, level)
+        own = self.level(actor, dataset)
+        needed = LEVEL_NEEDED[Action.REVOKE]
+        if own is None or own.rank < needed.rank:
+            held_text = own.value if own else "no access"
+            return Decision(False, f"lowering or removing a grant needs {needed.value}; you have {held_text}")
+        return Decision(True, f"{own.value} may lower or remove grants")
 
     def sees_all_rows(self, actor: Actor, dataset: Dataset) -> bool:
         """Row-level policies bind everyone below CO_OWNER when the dataset has PDP enabled."""

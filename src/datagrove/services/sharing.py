@@ -8,7 +8,10 @@ The decisions are ``AccessControl``'s; this module applies them. The rules:
   before the first grant is written. An unknown user or group is a 400 naming it.
 * Sharing only ever raises a principal's level: sharing CAN_VIEW with a CO_OWNER leaves it
   CO_OWNER. So a share can never take away the last OWNER, or lower someone behind their back.
-* The last OWNER of a dataset cannot be revoked (409); nothing changes.
+* Setting one principal's level (``set_level``, Domo's ``PUT .../permissions``) moves it up or
+  down: granting or raising follows the share rules, lowering or removing follows the revoke rules
+  (``AccessControl.can_change``). Setting the level it already holds changes nothing.
+* The last OWNER of a dataset cannot be revoked or lowered (409); nothing changes.
 * Shares, revokes and refused attempts are written to the activity log.
 
 Nothing is cached: the very next request sees a grant or a revoke.
@@ -151,6 +154,59 @@ class SharingService:
             object_name=dataset.name,
             detail=f"{who} ({self._name(principal_type, principal_id)}): was {held.pop().value}",
         )
+
+    def set_level(
+        self,
+        *,
+        actor: Actor,
+        dataset_id: str,
+        principal_type: PrincipalType,
+        principal_id: int,
+        level: AccessLevel | None,
+    ) -> list[PrincipalGrant]:
+        """Give the principal exactly ``level`` (None: no grant); returns the grants afterwards.
+        403 when the rules refuse, 400 for an unknown principal, 409 for the last OWNER."""
+        dataset = self._dataset(actor, dataset_id, Action.VIEW)
+        who = f"{principal_type.value} {principal_id}"
+        try:
+            self._access.require(actor, Action.SHARE, dataset)  # every change needs at least CAN_SHARE
+            held = next(
+                (
+                    g.level
+                    for g in self._permissions.grants(dataset.id)
+                    if g.principal_type is principal_type and g.principal_id == principal_id
+                ),
+                None,
+            )
+            if held is None and level is not None:
+                self._existing(ShareEntry(principal_type, principal_id, level))
+            decision = self._access.can_change(actor, dataset, held, level)
+            if not decision.allowed:
+                raise Forbidden(decision.reason)
+            if held == level:
+                return self.grants(actor=actor, dataset_id=dataset.id)
+            if not self._permissions.change(
+                dataset.id, principal_type, principal_id, level=level, expected=held, granted_by=actor.user.id
+            ):
+                raise Conflict(
+                    f"{who} is the last OWNER of dataset {dataset.id} and cannot be lowered; "
+                    "make someone else OWNER first"
+                )
+        except DatagroveError as exc:
+            self._refused(actor, "dataset.permission", dataset, exc, detail=who)
+            raise
+        self._audit.record(
+            actor,
+            "dataset.permission",
+            object_type="DATASET",
+            object_id=dataset.id,
+            object_name=dataset.name,
+            detail=(
+                f"{who} ({self._name(principal_type, principal_id)}): "
+                f"{held.value if held else 'NONE'} -> {level.value if level else 'NONE'}"
+            ),
+        )
+        return self.grants(actor=actor, dataset_id=dataset.id)
 
     # --- helpers ----------------------------------------------------------------------------------
 

@@ -268,9 +268,15 @@ class StreamService:
         )
         return UploadedPart(self._streams.get_execution(stream_id, execution_id), part)
 
-    def commit(self, *, actor: Actor, stream_id: int, execution_id: int) -> Execution:
+    def commit(
+        self, *, actor: Actor, stream_id: int, execution_id: int, update_method: UpdateMethod | None = None
+    ) -> Execution:
         """Commit every part, in ascending part number, as one Iceberg transaction. Committing a
-        committed execution answers the same; a commit interrupted by a crash resumes."""
+        committed execution answers the same; a commit interrupted by a crash resumes.
+
+        ``update_method``, when given, replaces the execution's own at the moment the commit starts
+        (Domo's upload sessions open with ``action: null`` and decide at commit). It is recorded with
+        the move to COMMITTING, so a resumed or retried commit keeps the method it started with."""
         view = self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
         execution = self._streams.get_execution(stream_id, execution_id)
         if execution.state is ExecutionState.SUCCESS:
@@ -284,11 +290,13 @@ class StreamService:
                     f"part {failed[0].part} failed ({failed[0].error}); upload it again before committing"
                 )
             commit_key = f"{time.time_ns():020d}-e{execution_id}"
+            method = update_method or execution.update_method
             if not self._streams.transition(
                 execution_id,
                 from_states=(ExecutionState.ACTIVE,),
                 to=ExecutionState.COMMITTING,
                 commit_key=commit_key,
+                update_method=method.value,
             ):
                 return self.commit(actor=actor, stream_id=stream_id, execution_id=execution_id)  # lost a race
             execution = self._streams.get_execution(stream_id, execution_id)

@@ -1,19 +1,24 @@
-"""``/api/data/v3/datasources``: dataset metadata, sharing, and the seed's one-row append.
+"""``/api/data/v3/datasources``: dataset metadata, deletion and sharing.
 
-* ``GET /{id}`` answers the full default DataSource whatever ``part``, ``includeAllDetails`` or
-  ``requestedParts`` ask for (product-api.md §3.1: clients read keys from several parts at once).
+* ``GET /{id}`` answers the seed document's keys (``id, name, type, status: "active"``,
+  ``details {rows, columns}``, ``properties {rows, columns}``) together with the full DataSource
+  real clients read (``rowCount``, ``columnCount``, ``owner``, ``state: "SUCCESS"``, ...; product-api.md
+  §3.1). ``part`` (repeated or comma-separated), ``requestedParts`` and ``includeAllDetails=true``
+  only add keys: ``permission`` adds ``accessLevel`` (the caller's), ``schema`` adds
+  ``schema.columns``; other part names are ignored.
+* ``DELETE /{id}`` (``deleteMethod`` HARD or SOFT, any case) deletes the dataset outright: there is
+  no recycle bin, so a soft delete is a hard one.
 * Sharing: ``GET /{id}/permissions``, ``GET /{id}/permissions/currentUser``,
+  ``PUT /{id}/permissions`` (one principal's level, up or down; ``NONE`` removes it),
   ``DELETE /{id}/permissions/{USER|GROUP}/{id}`` and ``POST /{id}/share``. Access levels are
   Domo's (``CO_OWNER``, ``CAN_EDIT``, ``CAN_SHARE``, ``CAN_VIEW``); the seed's ``READ`` and
-  ``WRITE`` are read as ``CAN_VIEW`` and ``CAN_EDIT``. The share answers the grants afterwards.
-* ``POST /{id}/uploads`` with ``{"values": "a,b,c", "delimiter": ","}`` appends one row (the seed
-  document's form). Domo's real upload session (``{"action": ...}`` then parts and a commit) is not
-  served here: such a body is a 400 that says where bulk data goes.
+  ``WRITE`` are read as ``CAN_VIEW`` and ``CAN_EDIT``. Changes answer the grants afterwards.
+* Uploads (``/{id}/uploads...``) live in ``uploads.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -23,13 +28,15 @@ from starlette.responses import Response
 from datagrove.api.bodies import json_object
 from datagrove.api.product import epoch_ms
 from datagrove.api.responses import json_response
-from datagrove.api.security import current_actor, presented_credential
+from datagrove.api.security import current_actor
 from datagrove.domain import AccessLevel, Actor, Dataset, PrincipalType
 from datagrove.errors import BadRequest, NotFound
 from datagrove.services.sharing import PrincipalGrant, ShareEntry
-from datagrove.tables.csv_record import check_delimiter
 
 router = APIRouter(prefix="/api/data/v3/datasources")
+
+# Parts of GET /{id} that add keys; the others (core, status, rowcolcount, ...) are always served.
+PARTS = ("permission", "schema")
 
 # The caller's rights as Domo spells them (product-api.md §6.2). In Datagrove CAN_SHARE includes
 # CAN_EDIT, so it reads READ_WRITE_SHARE.
@@ -123,8 +130,27 @@ def principal_type(value: Any, where: str) -> PrincipalType:
         raise BadRequest(f"{where} must be USER or GROUP, not {value!r}") from None
 
 
+def principal_id(raw: Any, kind: PrincipalType, where: str) -> int:
+    """A user or group id, as a number or a numeric string (clients send both)."""
+    if isinstance(raw, bool) or not (
+        isinstance(raw, int) or (isinstance(raw, str) and raw.strip().isdigit())
+    ):
+        raise BadRequest(f"{where} must be a {kind.value.lower()} id, not {raw!r}")
+    if not 0 < int(raw) < 2**63:
+        raise BadRequest(f"{kind.value.lower()} {raw} does not exist")
+    return int(raw)
+
+
+def access_level(raw: Any, where: str) -> AccessLevel:
+    try:
+        return AccessLevel.parse(raw)
+    except ValueError:
+        levels = ", ".join(level.value for level in AccessLevel)
+        raise BadRequest(f"{where} must be one of {levels} (or READ, WRITE), not {raw!r}") from None
+
+
 def share_entries(body: dict[str, Any]) -> list[ShareEntry]:
-    """``permissions: [{type, id, accessLevel}]``; ids as numbers or numeric strings (clients send both)."""
+    """``permissions: [{type, id, accessLevel}]``."""
     items = body.get("permissions")
     if not isinstance(items, list):
         raise BadRequest("permissions must be a list of {type, id, accessLevel}")
@@ -134,33 +160,85 @@ def share_entries(body: dict[str, Any]) -> list[ShareEntry]:
         if not isinstance(item, dict):
             raise BadRequest(f"{where} must be an object with type, id and accessLevel")
         kind = principal_type(item.get("type"), f"{where}.type")
-        raw_id = item.get("id")
-        if isinstance(raw_id, bool) or not (
-            isinstance(raw_id, int) or (isinstance(raw_id, str) and raw_id.strip().isdigit())
-        ):
-            raise BadRequest(f"{where}.id must be a {kind.value.lower()} id, not {raw_id!r}")
-        if not 0 < int(raw_id) < 2**63:
-            raise BadRequest(f"{kind.value.lower()} {raw_id} does not exist")
-        try:
-            level = AccessLevel.parse(item.get("accessLevel"))
-        except ValueError:
-            levels = ", ".join(level.value for level in AccessLevel)
-            raise BadRequest(
-                f"{where}.accessLevel must be one of {levels} (or READ, WRITE), not {item.get('accessLevel')!r}"
-            ) from None
-        entries.append(ShareEntry(kind, int(raw_id), level))
+        entries.append(
+            ShareEntry(
+                kind,
+                principal_id(item.get("id"), kind, f"{where}.id"),
+                access_level(item.get("accessLevel"), f"{where}.accessLevel"),
+            )
+        )
     return entries
+
+
+def requested_parts(query: Any) -> set[str]:
+    """Part names from ``part`` (repeated or comma-separated), ``requestedParts`` and
+    ``includeAllDetails=true`` (every part), lower-cased."""
+    if str(query.get("includeAllDetails", "")).lower() == "true":
+        return set(PARTS)
+    values: Iterable[str] = [v for key in ("part", "part[]", "requestedParts") for v in query.getlist(key)]
+    return {name.strip().lower() for value in values for name in value.split(",") if name.strip()}
+
+
+def document_datasource(
+    d: Dataset, level: AccessLevel, stream_id: int | None, parts: set[str]
+) -> dict[str, Any]:
+    """The seed document's DataSource over the real one: ``status`` is the document's ``"active"``
+    (the real state stays in ``state``); ``details`` and ``properties`` carry ``rows`` and
+    ``columns``, the same numbers as ``rowCount`` and ``columnCount``. Parts only add keys."""
+    body = datasource(d, level, stream_id)
+    size = {"rows": body["rowCount"], "columns": body["columnCount"]}
+    body["status"] = "active"
+    body["details"] = dict(size)
+    body["properties"] = {**size, **body["properties"]}
+    if "permission" in parts:
+        body["accessLevel"] = level.value
+    if "schema" in parts:
+        body["schema"] = {"columns": [{"name": c.name, "type": c.type.value} for c in d.columns]}
+    return body
 
 
 @router.get("/{dataset_id}")
 def get_datasource(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     dataset, level = request.app.state.services.sharing.own_level(actor=actor, dataset_id=dataset_id)
-    return json_response(datasource(dataset, level, stream_id_of(request, actor, dataset.id)))
+    parts = requested_parts(request.query_params)
+    return json_response(document_datasource(dataset, level, stream_id_of(request, actor, dataset.id), parts))
+
+
+@router.delete("/{dataset_id}")
+async def delete_datasource(
+    dataset_id: str, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
+    method = request.query_params.get("deleteMethod") or "HARD"
+    if method.upper() not in ("HARD", "SOFT"):
+        raise BadRequest(f"deleteMethod must be HARD or SOFT, not {method!r}")
+    await json_object(request, required=False)  # some clients send a body with DELETE
+    await run_in_threadpool(request.app.state.services.datasets.delete, actor=actor, dataset_id=dataset_id)
+    return json_response({})
 
 
 @router.get("/{dataset_id}/permissions")
 def list_permissions(dataset_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     grants = request.app.state.services.sharing.grants(actor=actor, dataset_id=dataset_id)
+    return json_response(permission_list(grants))
+
+
+@router.put("/{dataset_id}/permissions")
+async def set_permission(
+    dataset_id: str, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
+    """One ``{type, id, accessLevel}`` (not a list): that principal gets exactly that level."""
+    body = await json_object(request)
+    kind = principal_type(body.get("type"), "type")
+    raw_level = body.get("accessLevel")
+    level = None if str(raw_level).upper() == "NONE" else access_level(raw_level, "accessLevel")
+    grants = await run_in_threadpool(
+        request.app.state.services.sharing.set_level,
+        actor=actor,
+        dataset_id=dataset_id,
+        principal_type=kind,
+        principal_id=principal_id(body.get("id"), kind, "id"),
+        level=level,
+    )
     return json_response(permission_list(grants))
 
 
@@ -195,28 +273,3 @@ async def share(dataset_id: str, request: Request, actor: Actor = Depends(curren
         request.app.state.services.sharing.share, actor=actor, dataset_id=dataset_id, entries=entries
     )
     return json_response(permission_list(grants))
-
-
-@router.post("/{dataset_id}/uploads")
-async def append_row(dataset_id: str, request: Request) -> Response:
-    """The seed's one-row append. ``async`` and without the ``current_actor`` dependency on purpose:
-    the append service checks the credential in its group commit, so this path never waits for a
-    thread of its own (it is the one path built for thousands of requests a second)."""
-    credential = presented_credential(request)
-    body = await json_object(request)
-    values = body.get("values")
-    if not isinstance(values, str):
-        raise BadRequest(
-            'this endpoint appends one row: send {"values": "v1,v2,v3", "delimiter": ","}. '
-            "Upload sessions are not supported; send bulk data with PUT /v1/datasets/{id}/data or a stream"
-        )
-    receipt = await asyncio.wrap_future(
-        request.app.state.services.appends.submit(
-            credential=credential,
-            dataset_id=dataset_id,
-            values=values,
-            delimiter=check_delimiter(body.get("delimiter")),
-        )
-    )
-    request.state.actor = receipt.actor
-    return json_response({})

@@ -33,6 +33,7 @@ EVENTS = {
     "dataset.query": "Queried DataSet",
     "dataset.share": "Shared DataSet",
     "dataset.revoke": "Revoked access to DataSet",
+    "dataset.permission": "Changed access to DataSet",
     "token.create": "Generated access token",
     "token.revoke": "Revoked access token",
 }
