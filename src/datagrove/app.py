@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datagrove import __version__
 from datagrove.api import errors
+from datagrove.api.append_lane import AppendLane
 from datagrove.api.health import router as health_router
 from datagrove.api.product.accesstokens import router as product_tokens_router
 from datagrove.api.product.datasources import router as product_datasources_router
@@ -214,7 +215,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         product_tokens_router,
     ):
         app.include_router(router)
-    app.add_middleware(RequestLog)
+    app.add_middleware(AppendLane)
+    app.add_middleware(RequestLog)  # added last: outermost, so the lane's requests are logged too
     return app
 
 

@@ -18,6 +18,11 @@ UPLOAD_FLUSH_BYTES = 1024 * 1024
 async def json_object(request: Request, *, required: bool = True) -> dict[str, Any]:
     """The body as a JSON object. Clients send no body, ``null``, ``""`` or ``{}`` on action
     endpoints, and whole objects with read-only fields; callers pick the keys they know."""
+    return parse_json_object(await read_body(request), required=required)
+
+
+async def read_body(request: Request) -> bytes:
+    """The whole body of a JSON request, refused (413) past the ``max_json_bytes`` setting."""
     limit = request.app.state.settings.max_json_bytes
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
@@ -27,6 +32,11 @@ async def json_object(request: Request, *, required: bool = True) -> dict[str, A
         raw += chunk
         if len(raw) > limit:
             raise PayloadTooLarge(f"the JSON body is larger than {limit} bytes")
+    return bytes(raw)
+
+
+def parse_json_object(raw: bytes, *, required: bool) -> dict[str, Any]:
+    """``raw`` as a JSON object; with ``required=False`` an empty body or a non-object is ``{}``."""
     if not raw.strip():
         if required:
             raise BadRequest("a JSON body is required")

@@ -11,9 +11,10 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 
 from datagrove.api.responses import json_response
@@ -38,17 +39,22 @@ def error_response(
     return json_response(body, status=status, headers=headers)
 
 
+def render_error(request: Request, exc: DatagroveError) -> Response:
+    """Our error as its response; a 5xx is logged with its cause and answered without it."""
+    if exc.status >= 500:
+        log.error(
+            "internal error",
+            exc_info=exc,
+            extra={"fields": {"toe": getattr(request.state, "trace_id", "")}},
+        )
+        return error_response(request, exc.status, exc.code, "internal error")
+    return error_response(request, exc.status, exc.code, exc.message, exc.details or None)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(DatagroveError)
     async def _ours(request: Request, exc: DatagroveError) -> Response:
-        if exc.status >= 500:
-            log.error(
-                "internal error",
-                exc_info=exc,
-                extra={"fields": {"toe": getattr(request.state, "trace_id", "")}},
-            )
-            return error_response(request, exc.status, exc.code, "internal error")
-        return error_response(request, exc.status, exc.code, exc.message, exc.details or None)
+        return render_error(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -92,7 +92,7 @@ async def open_upload(dataset_id: str, request: Request) -> Response:
     # a thread (measured: a threadpool hop per request halves the rate). A session resolves it here.
     credential = presented_credential(request)
     body = await json_object(request, required=False)
-    if "values" in body:
+    if is_one_row_append(body):
         return await append_row(dataset_id, body, request, credential)
     actor = await run_in_threadpool(current_actor, request)
     upload: Upload = await run_in_threadpool(
