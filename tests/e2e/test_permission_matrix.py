@@ -211,7 +211,7 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
     ("DELETE", "/v1/streams/{stream_id}"): (call("DELETE", "/v1/streams/{stream}"), EDIT_204),
     ("POST", "/v1/streams/{stream_id}/executions"): (
         call("POST", "/v1/streams/{stream}/executions"),
-        (201, 201, 201, 201, 403, 403, 404, 403),
+        EDIT_200,
     ),
     ("GET", "/v1/streams/{stream_id}/executions"): (call("GET", "/v1/streams/{stream}/executions"), VIEW),
     ("PUT", "/v1/streams/{stream_id}/executions/abort"): (
@@ -304,7 +304,7 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
     ),
     ("POST", "/api/data/v1/streams/{stream_id}/executions"): (
         call("POST", "/api/data/v1/streams/{stream}/executions", json={"action": "Manual"}),
-        (201, 201, 201, 201, 403, 403, 404, 403),
+        EDIT_200,
     ),
     ("GET", "/api/data/v1/streams/{stream_id}/executions/{execution_id}"): (
         call("GET", "/api/data/v1/streams/{stream}/executions/{execution}"),

@@ -11,9 +11,9 @@ Decisions (product-api.md §2 over the seed document):
   empty. Connector settings (``transport``, ``configuration``, ``account``, ``dataProvider``,
   ``advancedScheduleJson``) are accepted and not stored: Datagrove runs no connectors.
 * ``POST /{id}/executions`` takes no body, ``{"runType": ...}``, the seed's ``{"action": ...}``
-  or ``{"updateMethod": ...}``. With no connector to start, it opens an ACTIVE execution (201),
-  which the stream-execution push flow then fills: ``PUT .../executions/{e}/part/{n}`` (CSV, no
-  header, gzip welcome) and ``PUT .../executions/{e}/commit``.
+  or ``{"updateMethod": ...}``. With no connector to start, it opens an ACTIVE execution (200,
+  the seed's success code), which the stream-execution push flow then fills:
+  ``PUT .../executions/{e}/part/{n}`` (CSV, no header, gzip welcome) and ``PUT .../executions/{e}/commit``.
 * ``GET /{id}/history/aggregate`` lists executions newest first (``limit``, default 1000).
 * Stream and execution times are epoch seconds; the embedded dataSource's are epoch milliseconds.
 """
@@ -237,7 +237,7 @@ async def create_execution(
         stream_id=stream_id,
         update_method=update_method(body.get("updateMethod")),
     )
-    return json_response(execution(created, started_by=actor.user.id), status=201)
+    return json_response(execution(created, started_by=actor.user.id))
 
 
 @router.get("/{stream_id}/executions/{execution_id}")

@@ -43,6 +43,7 @@ def _routes(path: str, endpoint: Any, methods: list[str], **kwargs: Any) -> None
 
 
 async def create_stream(request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    """201 with the stream and ``Location``: its absolute URL (the Stream API document's sample)."""
     body = await json_object(request)
     dataset = body.get("dataSet") or {}
     if not isinstance(dataset, dict):
@@ -55,7 +56,8 @@ async def create_stream(request: Request, actor: Actor = Depends(current_actor))
         columns=render.parse_columns(dataset.get("schema") or {"columns": []}),
         update_method=update_method(body.get("updateMethod")) or UpdateMethod.APPEND,
     )
-    return json_response(render.stream(view), status=201)
+    location = f"{str(request.base_url).rstrip('/')}/v1/streams/{view.stream.id}"
+    return json_response(render.stream(view), status=201, headers={"Location": location})
 
 
 def list_streams(request: Request, actor: Actor = Depends(current_actor)) -> Response:
@@ -115,7 +117,8 @@ async def create_execution(
         stream_id=stream_id,
         update_method=update_method(body.get("updateMethod")),
     )
-    return json_response(render.execution(execution), status=201)
+    # 200, as the Stream API document shows (pydomo, the Node and Java SDKs take 200 or 201).
+    return json_response(render.execution(execution))
 
 
 def list_executions(stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
