@@ -294,6 +294,11 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
         VIEW,
     ),
     ("GET", "/api/data/v1/streams/{stream_id}"): (call("GET", "/api/data/v1/streams/{stream}"), VIEW),
+    ("GET", "/api/data/v1/streams"): (call("GET", "/api/data/v1/streams"), ANYONE_200),
+    ("PUT", "/api/data/v1/streams/{stream_id}"): (
+        call("PUT", "/api/data/v1/streams/{stream}", json={"updateMethod": "REPLACE"}),
+        EDIT_200,
+    ),
     ("GET", "/api/data/v3/datasources/{dataset_id}/permissions/currentUser"): (
         call("GET", "/api/data/v3/datasources/{dataset}/permissions/currentUser"),
         VIEW,

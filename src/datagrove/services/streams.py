@@ -151,15 +151,39 @@ class StreamService:
                 )
         return self.list_streams(actor=actor, limit=limit, offset=offset, **filters)
 
-    def update(self, *, actor: Actor, stream_id: int, update_method: UpdateMethod | None) -> StreamView:
+    def update(
+        self,
+        *,
+        actor: Actor,
+        stream_id: int,
+        update_method: UpdateMethod | None,
+        name: str | None = None,
+        description: str | None = None,
+        columns: list[Column] | None = None,
+    ) -> StreamView:
+        """Change what is given (None: unchanged). ``name``, ``description`` and ``columns`` belong to
+        the dataset and change through the dataset service (a schema change keeps the rows); they
+        are applied first, so a refused schema leaves the update method unchanged too."""
         view = self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
-        if update_method is None:
-            return view
-        updated = self._streams.update_stream(stream_id, update_method=update_method)
-        self._audit.record(
-            actor, "stream.update", object_type="STREAM", object_id=stream_id, detail=update_method.value
-        )
-        return StreamView(updated, view.dataset)
+        dataset, stream = view.dataset, view.stream
+        # Only what differs: clients PUT back the whole object they read.
+        changes: dict[str, Any] = {
+            key: value
+            for key, value, now in (
+                ("name", name, dataset.name),
+                ("description", description, dataset.description),
+                ("columns", columns, list(dataset.columns)),
+            )
+            if value is not None and value != now
+        }
+        if changes:
+            dataset = self._datasets.update(actor=actor, dataset_id=dataset.id, changes=changes)
+        if update_method is not None:
+            stream = self._streams.update_stream(stream_id, update_method=update_method)
+            self._audit.record(
+                actor, "stream.update", object_type="STREAM", object_id=stream_id, detail=update_method.value
+            )
+        return StreamView(stream, dataset)
 
     def delete(self, *, actor: Actor, stream_id: int) -> None:
         """Delete the stream and its executions; its dataset stays."""
