@@ -9,6 +9,8 @@ Decisions (the seed document first, product-api.md §2 beside it):
   ones. ``GET /`` lists streams (``limit`` 50 by default, at most 500; ``[]`` past the end) with the
   same ``fields`` rules. Datagrove streams are API (push) streams: ``transport``, ``dataProvider``
   and ``configuration`` are fixed API values, so a client reading them never meets a missing key.
+* A stream whose dataset was deleted answers the default keys that still hold, ``valid: false``,
+  ``status: "deleted"`` and ``deleted: true`` (``all`` adds the dataset's id, name and description).
 * ``POST /`` creates a dataset named ``dataSource.name`` and its stream and answers 201 with the
   Stream (``status: "created"``). Its schema is ``schemaDefinition.columns`` when sent (Domo's R
   package sends one), else empty. Connector settings (``transport``, ``configuration``,
@@ -45,7 +47,7 @@ from datagrove.api.responses import json_response
 from datagrove.api.security import current_actor
 from datagrove.domain import AccessLevel, Actor, Execution, ExecutionState, UpdateMethod
 from datagrove.errors import BadRequest
-from datagrove.services.streams import StreamView
+from datagrove.services.streams import StreamView, Tombstone
 from datagrove.tables.types import Column
 
 router = APIRouter(prefix="/api/data/v1/streams")
@@ -53,7 +55,7 @@ router = APIRouter(prefix="/api/data/v1/streams")
 HISTORY_PAGE = 500
 #: The seed document's default ``fields``, and ``status`` from its "Stream (Connector) - Get" section.
 DEFAULT_FIELDS = ("id", "userId", "name", "displayName", "type", "dataProviderType", "valid", "status")
-#: Every key of the full Stream object: what ``fields`` may name.
+#: Every key a Stream can have (the full object's, and a tombstone's ``deleted``): what ``fields`` may name.
 KNOWN_FIELDS = (
     *DEFAULT_FIELDS,
     "invalidExecutionId",
@@ -81,6 +83,7 @@ KNOWN_FIELDS = (
     "scheduleAssertion",
     "inactiveScheduleCode",
     "configuration",
+    "deleted",
 )
 TRANSPORT_TYPE = "API"
 DATA_PROVIDER_KEY = "api"
@@ -173,6 +176,35 @@ def summary(view: StreamView, *, status: str = "active") -> dict[str, Any]:
     }
 
 
+def tombstone(t: Tombstone, *, full: bool) -> dict[str, Any]:
+    """A stream whose dataset was deleted: the default keys that still hold, and ``deleted``."""
+    body: dict[str, Any] = {
+        "id": t.stream.id,
+        "userId": t.dataset.owner_id,
+        "name": t.dataset.name,
+        "displayName": t.dataset.name,
+        "type": TRANSPORT_TYPE,
+        "dataProviderType": DATA_PROVIDER_KEY,
+        "valid": False,
+        "status": "deleted",
+        "deleted": True,
+    }
+    if full:
+        body.update(
+            {
+                "updateMethod": t.stream.update_method.value,
+                "dataSource": {
+                    "id": t.stream.dataset_id,
+                    "name": t.dataset.name,
+                    "description": t.dataset.description,
+                },
+                "createdAt": epoch_seconds(t.stream.created_at),
+                "modifiedAt": epoch_seconds(t.stream.modified_at),
+            }
+        )
+    return body
+
+
 def stream(view: StreamView, level: AccessLevel, executions: list[Execution]) -> dict[str, Any]:
     """The full Stream object; ``executions`` oldest first."""
     s, d = view.stream, view.dataset
@@ -243,14 +275,18 @@ def requested(fields: str | None, *, default: tuple[str, ...] | None) -> tuple[s
 def representation(
     request: Request,
     actor: Actor,
-    found: StreamView,
+    found: StreamView | Tombstone,
     names: tuple[str, ...] | None,
     *,
     status: str = "active",
 ) -> dict[str, Any]:
     """``found`` with the keys ``names`` asks for (None: all). The full object, which reads the
     dataset's permissions and the stream's executions, is built only when a key needs it."""
-    if names is not None and set(names) <= set(DEFAULT_FIELDS):
+    if isinstance(found, Tombstone):
+        body = tombstone(found, full=names is None or not set(names) <= set(DEFAULT_FIELDS))
+        if names == DEFAULT_FIELDS:
+            names = (*names, "deleted")  # the default representation says why the stream is not valid
+    elif names is not None and set(names) <= set(DEFAULT_FIELDS):
         body = summary(found, status=status)
     else:
         _, level = request.app.state.services.sharing.own_level(actor=actor, dataset_id=found.dataset.id)
@@ -308,7 +344,7 @@ def list_streams(request: Request, actor: Actor = Depends(current_actor)) -> Res
 def get_stream(stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     known_id(stream_id, "stream")
     names = requested(request.query_params.get("fields"), default=DEFAULT_FIELDS)
-    found = request.app.state.services.streams.get(actor=actor, stream_id=stream_id)
+    found = request.app.state.services.streams.read(actor=actor, stream_id=stream_id)
     return json_response(representation(request, actor, found, names))
 
 

@@ -20,7 +20,7 @@ from datagrove.api.responses import empty, json_response
 from datagrove.api.security import current_actor
 from datagrove.domain import Actor, UpdateMethod
 from datagrove.errors import BadRequest
-from datagrove.services.streams import UploadedPart
+from datagrove.services.streams import Tombstone, UploadedPart
 from datagrove.tables.staging import StagedUpload
 
 router = APIRouter(prefix="/v1/streams")
@@ -83,9 +83,9 @@ def search_streams(request: Request, actor: Actor = Depends(current_actor)) -> R
 
 
 def get_stream(stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
-    return json_response(
-        render.stream(request.app.state.services.streams.get(actor=actor, stream_id=stream_id))
-    )
+    """The stream, or the document's subset with ``deleted: true`` when its dataset was deleted."""
+    found = request.app.state.services.streams.read(actor=actor, stream_id=stream_id)
+    return json_response(render.tombstone(found) if isinstance(found, Tombstone) else render.stream(found))
 
 
 async def update_stream(
@@ -170,7 +170,7 @@ async def receive_part(
     services = request.app.state.services
     # Refuse early (before reading a large body) when the stream, the execution or access is wrong.
     await run_in_threadpool(
-        services.streams.get_execution, actor=actor, stream_id=stream_id, execution_id=execution_id
+        services.streams.writable_execution, actor=actor, stream_id=stream_id, execution_id=execution_id
     )
     with services.datasets.staging_area() as area:
         upload = StagedUpload(
