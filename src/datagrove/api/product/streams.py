@@ -261,15 +261,13 @@ def requested(fields: str | None, *, default: tuple[str, ...] | None) -> tuple[s
     names = tuple(name.strip() for name in (fields or "").split(",") if name.strip())
     if not names:
         return default
-    if any(name.lower() == "all" for name in names):
-        return None
-    unknown = [name for name in names if name not in KNOWN_FIELDS]
+    unknown = [name for name in names if name not in KNOWN_FIELDS and name.lower() != "all"]
     if unknown:
         raise BadRequest(
             f"unknown field {', '.join(repr(n) for n in unknown)} in 'fields'; the known fields are all, "
             + ", ".join(KNOWN_FIELDS)
         )
-    return names
+    return None if any(name.lower() == "all" for name in names) else names
 
 
 def representation(
