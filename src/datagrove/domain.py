@@ -89,12 +89,24 @@ class ExecutionState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class DeletedDataset:
+    """What a stream keeps of its dataset once the dataset is deleted (as of the deletion)."""
+
+    name: str
+    description: str
+    owner_id: int
+    deleted_at: datetime
+
+
+@dataclass(frozen=True)
 class Stream:
     id: int
     dataset_id: str
     update_method: UpdateMethod
     created_at: datetime
     modified_at: datetime
+    # Set once the dataset is deleted: the stream is then a read-only tombstone until it is deleted.
+    deleted_dataset: DeletedDataset | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@
     ├── Forbidden                  403 forbidden
     ├── NotFound                   404 not_found
     ├── Conflict                   409 conflict
+    ├── Gone                       410 dataset_deleted   (a stream whose dataset was deleted)
     ├── PayloadTooLarge            413 payload_too_large
     └── UnsupportedMediaType       415 unsupported_media_type
 
@@ -70,6 +71,13 @@ class NotFound(DatagroveError):
 class Conflict(DatagroveError):
     status = 409
     code = "conflict"
+
+
+class Gone(DatagroveError):
+    """A write to a stream whose dataset was deleted: the stream is a read-only tombstone."""
+
+    status = 410
+    code = "dataset_deleted"
 
 
 class PayloadTooLarge(DatagroveError):

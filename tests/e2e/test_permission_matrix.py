@@ -211,7 +211,7 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
     ("DELETE", "/v1/streams/{stream_id}"): (call("DELETE", "/v1/streams/{stream}"), EDIT_204),
     ("POST", "/v1/streams/{stream_id}/executions"): (
         call("POST", "/v1/streams/{stream}/executions"),
-        (201, 201, 201, 201, 403, 403, 404, 403),
+        EDIT_200,
     ),
     ("GET", "/v1/streams/{stream_id}/executions"): (call("GET", "/v1/streams/{stream}/executions"), VIEW),
     ("PUT", "/v1/streams/{stream_id}/executions/abort"): (
@@ -325,6 +325,11 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
         VIEW,
     ),
     ("GET", "/api/data/v1/streams/{stream_id}"): (call("GET", "/api/data/v1/streams/{stream}"), VIEW),
+    ("GET", "/api/data/v1/streams"): (call("GET", "/api/data/v1/streams"), ANYONE_200),
+    ("PUT", "/api/data/v1/streams/{stream_id}"): (
+        call("PUT", "/api/data/v1/streams/{stream}", json={"updateMethod": "REPLACE"}),
+        EDIT_200,
+    ),
     ("GET", "/api/data/v3/datasources/{dataset_id}/permissions/currentUser"): (
         call("GET", "/api/data/v3/datasources/{dataset}/permissions/currentUser"),
         VIEW,
@@ -335,7 +340,7 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
     ),
     ("POST", "/api/data/v1/streams/{stream_id}/executions"): (
         call("POST", "/api/data/v1/streams/{stream}/executions", json={"action": "Manual"}),
-        (201, 201, 201, 201, 403, 403, 404, 403),
+        EDIT_200,
     ),
     ("GET", "/api/data/v1/streams/{stream_id}/executions/{execution_id}"): (
         call("GET", "/api/data/v1/streams/{stream}/executions/{execution}"),

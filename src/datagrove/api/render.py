@@ -8,7 +8,7 @@ from typing import Any
 from datagrove.domain import Dataset, Execution, Part, User
 from datagrove.errors import BadRequest
 from datagrove.services.query import QueryResult
-from datagrove.services.streams import StreamView
+from datagrove.services.streams import StreamView, Tombstone
 from datagrove.tables.types import Column, ColumnType
 
 
@@ -56,6 +56,18 @@ def stream(view: StreamView) -> dict[str, Any]:
         "updateMethod": view.stream.update_method.value,
         "createdAt": timestamp(view.stream.created_at),
         "modifiedAt": timestamp(view.stream.modified_at),
+    }
+
+
+def tombstone(t: Tombstone) -> dict[str, Any]:
+    """The subset the Stream API shows of a stream whose dataset was deleted."""
+    return {
+        "id": t.stream.id,
+        "dataSet": {"id": t.stream.dataset_id, "name": t.dataset.name, "description": t.dataset.description},
+        "updateMethod": t.stream.update_method.value,
+        "createdAt": timestamp(t.stream.created_at),
+        "modifiedAt": timestamp(t.stream.modified_at),
+        "deleted": True,
     }
 
 

@@ -28,10 +28,25 @@ def make_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def migrate(engine: sa.Engine) -> None:
-    """Bring the catalog schema to the newest migration (idempotent)."""
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    """Bring the catalog schema to ``revision``, the newest migration by default (idempotent)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch migrations recreate a SQLite table by copying it and dropping the original; with
+            # foreign keys enforced, that drop would cascade-delete every row referencing the table.
+            # The pragma is ignored inside a transaction, so it is set before the migrations' one.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise RuntimeError("a catalog migration left rows whose foreign keys point nowhere")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()

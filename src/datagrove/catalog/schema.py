@@ -66,12 +66,16 @@ streams = sa.Table(
     "dg_streams",
     metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
-    sa.Column(
-        "dataset_id", sa.String(36), sa.ForeignKey("dg_datasets.id", ondelete="CASCADE"), nullable=False
-    ),
+    # No foreign key: a stream outlives its dataset as a tombstone (migration 0004).
+    sa.Column("dataset_id", sa.String(36), nullable=False),
     sa.Column("update_method", sa.String(16), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("modified_at", sa.DateTime(timezone=True), nullable=False),
+    # What the tombstone shows of its deleted dataset; all NULL while the dataset exists.
+    sa.Column("dataset_name", sa.String(1024), nullable=True),
+    sa.Column("dataset_description", sa.Text, nullable=True),
+    sa.Column("dataset_owner_id", sa.BigInteger, nullable=True),
+    sa.Column("dataset_deleted_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 executions = sa.Table(

@@ -14,7 +14,15 @@ import sqlalchemy as sa
 from datagrove.catalog import schema as t
 from datagrove.catalog.repository import _aware, utcnow
 from datagrove.catalog.visibility import visible_datasets
-from datagrove.domain import Execution, ExecutionState, Part, PartState, Stream, UpdateMethod
+from datagrove.domain import (
+    DeletedDataset,
+    Execution,
+    ExecutionState,
+    Part,
+    PartState,
+    Stream,
+    UpdateMethod,
+)
 from datagrove.errors import Conflict, NotFound
 
 
@@ -52,7 +60,9 @@ class StreamCatalog:
         visible_to: int | None = None,
         sort: str | None = None,
     ) -> list[Stream]:
-        """Streams, optionally filtered; ``visible_to`` keeps those whose dataset that user can see."""
+        """Live streams (never tombstones), optionally filtered; ``visible_to`` keeps those whose
+        dataset that user can see."""
+        # The join leaves tombstones out: their dataset row is gone.
         query = sa.select(t.streams).join(t.datasets, t.datasets.c.id == t.streams.c.dataset_id)
         if dataset_id is not None:
             query = query.where(t.streams.c.dataset_id == dataset_id)
@@ -75,6 +85,56 @@ class StreamCatalog:
                 .values(update_method=update_method.value, modified_at=utcnow())
             )
         return self.get_stream(stream_id)
+
+    def delete_dataset_keeping_streams(self, dataset_id: str) -> list[int]:
+        """Delete the dataset row and keep its streams as tombstones, in one transaction.
+
+        Each stream keeps the dataset's name, description and owner as of now; its unfinished
+        executions end (ACTIVE ones ABORTED, a COMMITTING one ERROR, so nothing resumes it). Returns
+        the ids of the executions it ended, whose staged files the caller removes."""
+        now = utcnow()
+        reason = f"dataset {dataset_id} was deleted"
+        with self.engine.begin() as db:
+            dataset = db.execute(
+                sa.select(t.datasets.c.name, t.datasets.c.description, t.datasets.c.owner_id).where(
+                    t.datasets.c.id == dataset_id
+                )
+            ).first()
+            if dataset is None:
+                raise NotFound(f"dataset {dataset_id} does not exist")
+            db.execute(
+                t.streams.update()
+                .where(t.streams.c.dataset_id == dataset_id)
+                .values(
+                    dataset_name=dataset.name,
+                    dataset_description=dataset.description,
+                    dataset_owner_id=dataset.owner_id,
+                    dataset_deleted_at=now,
+                    modified_at=now,
+                )
+            )
+            streams = sa.select(t.streams.c.id).where(t.streams.c.dataset_id == dataset_id)
+            ended: list[int] = []
+            for state, to in (
+                (ExecutionState.ACTIVE, ExecutionState.ABORTED),
+                (ExecutionState.COMMITTING, ExecutionState.ERROR),
+            ):
+                ids = list(
+                    db.execute(
+                        sa.select(t.executions.c.id).where(
+                            t.executions.c.stream_id.in_(streams), t.executions.c.state == state.value
+                        )
+                    ).scalars()
+                )
+                if ids:
+                    db.execute(
+                        t.executions.update()
+                        .where(t.executions.c.id.in_(ids), t.executions.c.state == state.value)
+                        .values(state=to.value, modified_at=now, ended_at=now, error=reason)
+                    )
+                ended.extend(ids)
+            db.execute(t.datasets.delete().where(t.datasets.c.id == dataset_id))
+        return ended
 
     def delete_stream(self, stream_id: int) -> list[Part]:
         """Delete the stream with its executions; returns their parts so staged files can go."""
@@ -271,12 +331,21 @@ def _stream_order(sort: str | None) -> list[Any]:
 
 
 def _stream(row: Any) -> Stream:
+    deleted = None
+    if row.dataset_deleted_at is not None:
+        deleted = DeletedDataset(
+            name=row.dataset_name,
+            description=row.dataset_description,
+            owner_id=row.dataset_owner_id,
+            deleted_at=_aware(row.dataset_deleted_at),
+        )
     return Stream(
         row.id,
         row.dataset_id,
         UpdateMethod(row.update_method),
         _aware(row.created_at),
         _aware(row.modified_at),
+        deleted,
     )
 
 

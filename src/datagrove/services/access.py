@@ -11,6 +11,8 @@ Routes and services call ``require``; nothing re-implements a check. The rules:
   CAN_VIEW (metadata, export, query) < CAN_EDIT (import, streams, executions) < CAN_SHARE (grant up
   to one's own level) < CO_OWNER (delete, revoke or lower anyone, policies) < OWNER.
 * A dataset the actor may not even view answers 404, never 403, so its existence does not leak.
+* A stream whose dataset was deleted (a tombstone) is seen only by admins and by the user who owned
+  the dataset when it was deleted (grants went with the dataset); everyone else gets 404.
 
 Nothing is cached: a revoke takes effect on the very next request.
 """
@@ -21,7 +23,7 @@ import enum
 from dataclasses import dataclass
 
 from datagrove.catalog.permissions import PermissionCatalog
-from datagrove.domain import AccessLevel, Actor, Dataset, Role
+from datagrove.domain import AccessLevel, Actor, Dataset, DeletedDataset, Role
 from datagrove.errors import Forbidden, NotFound
 
 
@@ -120,6 +122,26 @@ class AccessControl:
         if dataset is not None and not self.decide(actor, Action.VIEW, dataset).allowed:
             raise NotFound(f"dataset {dataset.id} does not exist")
         raise Forbidden(decision.reason)
+
+    def decide_deleted(self, actor: Actor, deleted: DeletedDataset) -> Decision:
+        """May the actor see (and delete) a stream whose dataset was deleted?"""
+        if not actor.has_scope("data"):
+            return Decision(False, "the token lacks the 'data' scope")
+        if actor.user.role is Role.ADMIN:
+            return Decision(True, "admins see every stream")
+        if actor.user.id == deleted.owner_id:
+            return Decision(True, "you owned its dataset when it was deleted")
+        return Decision(False, "only admins and the deleted dataset's owner see this stream")
+
+    def require_deleted(self, actor: Actor, deleted: DeletedDataset, what: str) -> None:
+        """Raise unless ``decide_deleted`` allows: 403 for a token without the scope, else 404 naming
+        ``what`` (as if it did not exist)."""
+        decision = self.decide_deleted(actor, deleted)
+        if decision.allowed:
+            return
+        if not actor.has_scope("data"):
+            raise Forbidden(decision.reason)
+        raise NotFound(f"{what} does not exist")
 
     def can_grant(self, actor: Actor, dataset: Dataset, level: AccessLevel) -> Decision:
         """Sharing: CAN_SHARE or more, and never a level above one's own."""

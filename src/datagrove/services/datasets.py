@@ -136,11 +136,12 @@ class DatasetService:
         return updated
 
     def delete(self, *, actor: Actor, dataset_id: str) -> None:
+        """Delete the dataset and its data. Its streams stay, as read-only tombstones, until they are
+        deleted themselves (Domo's Stream API); their unfinished executions end and their staged
+        parts are removed."""
         self.get(actor=actor, dataset_id=dataset_id, action=Action.DELETE)
-        for stream in self._streams.list_streams(limit=1000, offset=0, dataset_id=dataset_id):
-            for execution_id in {p.execution_id for p in self._streams.delete_stream(stream.id)}:
-                self._store.discard_execution(execution_id)
-        self._catalog.delete_dataset(dataset_id)
+        for execution_id in self._streams.delete_dataset_keeping_streams(dataset_id):
+            self._store.discard_execution(execution_id)
         self._store.drop_table(dataset_id)
         self._audit.record(actor, "dataset.delete", object_type="DATASET", object_id=dataset_id)
 

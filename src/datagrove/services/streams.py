@@ -9,6 +9,10 @@ An execution is a persisted state machine::
 Each part is validated and converted to Parquet when it arrives, so a commit only moves files and
 writes one Iceberg snapshot. The commit carries a key that the snapshot records: a commit retried
 after a crash (or raced by a second request) finds its own snapshot and does nothing twice.
+
+A stream outlives its dataset: once the dataset is deleted the stream is a *tombstone* that its
+readers (admins and the dataset's last owner) can still read, with its executions, and delete;
+every write to it (an execution, a part, a commit, an abort, an update) is 410 Gone.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from datagrove.catalog.streams import StreamCatalog
 from datagrove.domain import (
     Actor,
     Dataset,
+    DeletedDataset,
     Execution,
     ExecutionState,
     Part,
@@ -36,7 +41,7 @@ from datagrove.domain import (
     Stream,
     UpdateMethod,
 )
-from datagrove.errors import BadRequest, Conflict, DatagroveError, InvalidCsv, NotFound
+from datagrove.errors import BadRequest, Conflict, DatagroveError, Gone, InvalidCsv, NotFound
 from datagrove.services.access import AccessControl, Action
 from datagrove.services.audit import AuditLog
 from datagrove.services.datasets import DatasetService
@@ -56,6 +61,14 @@ class StreamView:
 
     stream: Stream
     dataset: Dataset
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A stream whose dataset was deleted, with what it kept of that dataset."""
+
+    stream: Stream
+    dataset: DeletedDataset
 
 
 @dataclass(frozen=True)
@@ -100,9 +113,27 @@ class StreamService:
         )
         return StreamView(self._streams.list_streams(limit=1, offset=0, dataset_id=dataset.id)[0], dataset)
 
+    def read(self, *, actor: Actor, stream_id: int) -> StreamView | Tombstone:
+        """The stream as its reader sees it: live, or a tombstone if its dataset was deleted."""
+        return self._find(actor=actor, stream_id=stream_id, action=Action.VIEW)
+
     def get(self, *, actor: Actor, stream_id: int, action: Action = Action.VIEW) -> StreamView:
+        """A live stream the actor may ``action``; 410 for a tombstone its reader asks for."""
+        found = self._find(actor=actor, stream_id=stream_id, action=action)
+        if isinstance(found, Tombstone):
+            raise Gone(
+                f"dataset {found.stream.dataset_id} ({found.dataset.name!r}) of stream {stream_id} was "
+                "deleted; the stream takes no new executions, parts, commits or changes",
+                dataset_id=found.stream.dataset_id,
+            )
+        return found
+
+    def _find(self, *, actor: Actor, stream_id: int, action: Action) -> StreamView | Tombstone:
         try:
             stream = self._streams.get_stream(stream_id)
+            if stream.deleted_dataset is not None:
+                self._access.require_deleted(actor, stream.deleted_dataset, f"stream {stream_id}")
+                return Tombstone(stream, stream.deleted_dataset)
             dataset = self._datasets.get(actor=actor, dataset_id=stream.dataset_id, action=action)
         except NotFound:
             raise NotFound(f"stream {stream_id} does not exist") from None
@@ -129,7 +160,13 @@ class StreamService:
             owner_id=owner_id,
             visible_to=None if actor.user.role is Role.ADMIN else actor.user.id,
         )
-        return [StreamView(s, self._catalog.get_dataset(s.dataset_id)) for s in streams]
+        views = []
+        for stream in streams:
+            try:
+                views.append(StreamView(stream, self._catalog.get_dataset(stream.dataset_id)))
+            except NotFound:
+                continue  # its dataset was deleted since the page was read
+        return views
 
     def search(self, *, actor: Actor, query: str, limit: int, offset: int) -> list[StreamView]:
         """``q`` as Domo takes it: ``dataSource.id:<id>``, ``dataSource.name:<name>`` or
@@ -151,19 +188,44 @@ class StreamService:
                 )
         return self.list_streams(actor=actor, limit=limit, offset=offset, **filters)
 
-    def update(self, *, actor: Actor, stream_id: int, update_method: UpdateMethod | None) -> StreamView:
+    def update(
+        self,
+        *,
+        actor: Actor,
+        stream_id: int,
+        update_method: UpdateMethod | None,
+        name: str | None = None,
+        description: str | None = None,
+        columns: list[Column] | None = None,
+    ) -> StreamView:
+        """Change what is given (None: unchanged). ``name``, ``description`` and ``columns`` belong to
+        the dataset and change through the dataset service (a schema change keeps the rows); they
+        are applied first, so a refused schema leaves the update method unchanged too."""
         view = self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
-        if update_method is None:
-            return view
-        updated = self._streams.update_stream(stream_id, update_method=update_method)
-        self._audit.record(
-            actor, "stream.update", object_type="STREAM", object_id=stream_id, detail=update_method.value
-        )
-        return StreamView(updated, view.dataset)
+        dataset, stream = view.dataset, view.stream
+        # Only what differs: clients PUT back the whole object they read.
+        changes: dict[str, Any] = {
+            key: value
+            for key, value, now in (
+                ("name", name, dataset.name),
+                ("description", description, dataset.description),
+                ("columns", columns, list(dataset.columns)),
+            )
+            if value is not None and value != now
+        }
+        if changes:
+            dataset = self._datasets.update(actor=actor, dataset_id=dataset.id, changes=changes)
+        if update_method is not None:
+            stream = self._streams.update_stream(stream_id, update_method=update_method)
+            self._audit.record(
+                actor, "stream.update", object_type="STREAM", object_id=stream_id, detail=update_method.value
+            )
+        return StreamView(stream, dataset)
 
     def delete(self, *, actor: Actor, stream_id: int) -> None:
-        """Delete the stream and its executions; its dataset stays."""
-        self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
+        """Delete the stream and its executions; its dataset stays. A tombstone is deleted by those
+        who may read it."""
+        self._find(actor=actor, stream_id=stream_id, action=Action.EDIT)
         for execution_id in {p.execution_id for p in self._streams.delete_stream(stream_id)}:
             self._store.discard_execution(execution_id)
         self._audit.record(actor, "stream.delete", object_type="STREAM", object_id=stream_id)
@@ -182,11 +244,17 @@ class StreamService:
         return execution
 
     def get_execution(self, *, actor: Actor, stream_id: int, execution_id: int) -> Execution:
-        self.get(actor=actor, stream_id=stream_id)
+        self.read(actor=actor, stream_id=stream_id)
+        return self._streams.get_execution(stream_id, execution_id)
+
+    def writable_execution(self, *, actor: Actor, stream_id: int, execution_id: int) -> Execution:
+        """The execution, if the actor may upload to and commit it (checked before a part's body is
+        read); 410 when the stream's dataset was deleted."""
+        self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
         return self._streams.get_execution(stream_id, execution_id)
 
     def list_executions(self, *, actor: Actor, stream_id: int, limit: int, offset: int) -> list[Execution]:
-        self.get(actor=actor, stream_id=stream_id)
+        self.read(actor=actor, stream_id=stream_id)
         return self._streams.list_executions(
             stream_id, limit=max(0, min(limit, MAX_STREAM_PAGE)), offset=max(0, offset)
         )

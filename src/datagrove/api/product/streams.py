@@ -1,19 +1,29 @@
 """``/api/data/v1/streams``: streams and their executions as Domo's product API shows them.
 
-Decisions (product-api.md §2 over the seed document):
+Decisions (the seed document first, product-api.md §2 beside it):
 
-* ``GET /{id}`` answers the full Stream object; ``fields`` absent or containing ``all`` changes
-  nothing, an explicit list keeps only those top-level keys. Datagrove streams are API (push)
-  streams: ``transport``, ``dataProvider`` and ``configuration`` are fixed API values, so a client
-  reading them never meets a missing key.
+* ``GET /{id}`` without ``fields`` answers the seed's default keys ``id, userId, name, displayName,
+  type, dataProviderType, valid`` plus ``status`` (its "Stream (Connector) - Get" section).
+  ``fields=all`` (or a list naming ``all``) answers the full Stream object with those keys beside
+  it; an explicit list keeps only the keys it names; a name that is no key is 400 listing the known
+  ones. ``GET /`` lists streams (``limit`` 50 by default, at most 500; ``[]`` past the end) with the
+  same ``fields`` rules. Datagrove streams are API (push) streams: ``transport``, ``dataProvider``
+  and ``configuration`` are fixed API values, so a client reading them never meets a missing key.
+* A stream whose dataset was deleted answers the default keys that still hold, ``valid: false``,
+  ``status: "deleted"`` and ``deleted: true`` (``all`` adds the dataset's id, name and description).
 * ``POST /`` creates a dataset named ``dataSource.name`` and its stream and answers 201 with the
-  Stream. Its schema is ``schemaDefinition.columns`` when sent (Domo's R package sends one), else
-  empty. Connector settings (``transport``, ``configuration``, ``account``, ``dataProvider``,
-  ``advancedScheduleJson``) are accepted and not stored: Datagrove runs no connectors.
+  Stream (``status: "created"``). Its schema is ``schemaDefinition.columns`` when sent (Domo's R
+  package sends one), else empty. Connector settings (``transport``, ``configuration``,
+  ``account``, ``dataProvider``, ``advancedScheduleJson``) are accepted and not stored: Datagrove
+  runs no connectors.
+* ``PUT /{id}`` merges a partial Stream: ``updateMethod`` (unless ``changeUpdateMethod=false``),
+  ``schemaDefinition.columns`` (a schema change that keeps the rows) and ``dataSource.name`` /
+  ``.description``; every other key is ignored, since clients PUT back the whole object they read.
+  It answers 200 with the full Stream.
 * ``POST /{id}/executions`` takes no body, ``{"runType": ...}``, the seed's ``{"action": ...}``
-  or ``{"updateMethod": ...}``. With no connector to start, it opens an ACTIVE execution (201),
-  which the stream-execution push flow then fills: ``PUT .../executions/{e}/part/{n}`` (CSV, no
-  header, gzip welcome) and ``PUT .../executions/{e}/commit``.
+  or ``{"updateMethod": ...}``. With no connector to start, it opens an ACTIVE execution (200,
+  the seed's success code), which the stream-execution push flow then fills:
+  ``PUT .../executions/{e}/part/{n}`` (CSV, no header, gzip welcome) and ``PUT .../executions/{e}/commit``.
 * ``GET /{id}/history/aggregate`` lists executions newest first (``limit``, default 1000).
 * Stream and execution times are epoch seconds; the embedded dataSource's are epoch milliseconds.
 """
@@ -37,11 +47,46 @@ from datagrove.api.responses import json_response
 from datagrove.api.security import current_actor
 from datagrove.domain import AccessLevel, Actor, Execution, ExecutionState, UpdateMethod
 from datagrove.errors import BadRequest
-from datagrove.services.streams import StreamView
+from datagrove.services.streams import StreamView, Tombstone
+from datagrove.tables.types import Column
 
 router = APIRouter(prefix="/api/data/v1/streams")
 
 HISTORY_PAGE = 500
+#: The seed document's default ``fields``, and ``status`` from its "Stream (Connector) - Get" section.
+DEFAULT_FIELDS = ("id", "userId", "name", "displayName", "type", "dataProviderType", "valid", "status")
+#: Every key a Stream can have (the full object's, and a tombstone's ``deleted``): what ``fields`` may name.
+KNOWN_FIELDS = (
+    *DEFAULT_FIELDS,
+    "invalidExecutionId",
+    "transport",
+    "updateMethod",
+    "dataProvider",
+    "account",
+    "accounts",
+    "dataSource",
+    "schemaDefinition",
+    "scheduleExpression",
+    "scheduleStartDate",
+    "advancedScheduleJson",
+    "scheduleRetryExpression",
+    "scheduleRetryCount",
+    "lastExecution",
+    "lastSuccessfulExecution",
+    "currentExecution",
+    "currentExecutionState",
+    "createdAt",
+    "createdBy",
+    "modifiedAt",
+    "modifiedBy",
+    "scheduleState",
+    "scheduleAssertion",
+    "inactiveScheduleCode",
+    "configuration",
+    "deleted",
+)
+TRANSPORT_TYPE = "API"
+DATA_PROVIDER_KEY = "api"
 MANUAL_SCHEDULE = json.dumps({"type": "MANUAL", "timezone": "UTC"}, separators=(",", ":"))
 # Domo's execution states have no ABORTED; an aborted execution reads as ERROR with its reason.
 STATE = {
@@ -116,8 +161,52 @@ def aggregate(e: Execution) -> dict[str, Any]:
     }
 
 
+def summary(view: StreamView, *, status: str = "active") -> dict[str, Any]:
+    """The seed's default representation: ``userId`` the dataset's owner, both names the dataset's."""
+    d = view.dataset
+    return {
+        "id": view.stream.id,
+        "userId": d.owner.id,
+        "name": d.name,
+        "displayName": d.name,
+        "type": TRANSPORT_TYPE,
+        "dataProviderType": DATA_PROVIDER_KEY,
+        "valid": True,
+        "status": status,
+    }
+
+
+def tombstone(t: Tombstone, *, full: bool) -> dict[str, Any]:
+    """A stream whose dataset was deleted: the default keys that still hold, and ``deleted``."""
+    body: dict[str, Any] = {
+        "id": t.stream.id,
+        "userId": t.dataset.owner_id,
+        "name": t.dataset.name,
+        "displayName": t.dataset.name,
+        "type": TRANSPORT_TYPE,
+        "dataProviderType": DATA_PROVIDER_KEY,
+        "valid": False,
+        "status": "deleted",
+        "deleted": True,
+    }
+    if full:
+        body.update(
+            {
+                "updateMethod": t.stream.update_method.value,
+                "dataSource": {
+                    "id": t.stream.dataset_id,
+                    "name": t.dataset.name,
+                    "description": t.dataset.description,
+                },
+                "createdAt": epoch_seconds(t.stream.created_at),
+                "modifiedAt": epoch_seconds(t.stream.modified_at),
+            }
+        )
+    return body
+
+
 def stream(view: StreamView, level: AccessLevel, executions: list[Execution]) -> dict[str, Any]:
-    """The Stream object; ``executions`` oldest first."""
+    """The full Stream object; ``executions`` oldest first."""
     s, d = view.stream, view.dataset
     last = executions[-1] if executions else None
     succeeded = [e for e in executions if e.state is ExecutionState.SUCCESS]
@@ -166,10 +255,42 @@ def stream(view: StreamView, level: AccessLevel, executions: list[Execution]) ->
     }
 
 
-def selected(body: dict[str, Any], fields: str | None) -> dict[str, Any]:
-    """``fields=a,b``: only those top-level keys; absent or ``all``: everything."""
-    names = [name.strip() for name in (fields or "").split(",") if name.strip()]
-    if not names or "all" in names:
+def requested(fields: str | None, *, default: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """The keys ``fields`` asks for, None meaning all of them; absent or empty: ``default``.
+    A name that is no Stream key is 400 listing the known ones."""
+    names = tuple(name.strip() for name in (fields or "").split(",") if name.strip())
+    if not names:
+        return default
+    unknown = [name for name in names if name not in KNOWN_FIELDS and name.lower() != "all"]
+    if unknown:
+        raise BadRequest(
+            f"unknown field {', '.join(repr(n) for n in unknown)} in 'fields'; the known fields are all, "
+            + ", ".join(KNOWN_FIELDS)
+        )
+    return None if any(name.lower() == "all" for name in names) else names
+
+
+def representation(
+    request: Request,
+    actor: Actor,
+    found: StreamView | Tombstone,
+    names: tuple[str, ...] | None,
+    *,
+    status: str = "active",
+) -> dict[str, Any]:
+    """``found`` with the keys ``names`` asks for (None: all). The full object, which reads the
+    dataset's permissions and the stream's executions, is built only when a key needs it."""
+    if isinstance(found, Tombstone):
+        body = tombstone(found, full=names is None or not set(names) <= set(DEFAULT_FIELDS))
+        if names == DEFAULT_FIELDS:
+            names = (*names, "deleted")  # the default representation says why the stream is not valid
+    elif names is not None and set(names) <= set(DEFAULT_FIELDS):
+        body = summary(found, status=status)
+    else:
+        _, level = request.app.state.services.sharing.own_level(actor=actor, dataset_id=found.dataset.id)
+        full = stream(found, level, all_executions(request, actor, found.stream.id))
+        body = {**summary(found, status=status), **full}
+    if names is None:
         return body
     return {key: value for key, value in body.items() if key in names}
 
@@ -188,6 +309,7 @@ def all_executions(request: Request, actor: Actor, stream_id: PathId) -> list[Ex
 
 @router.post("")
 async def create_stream(request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    names = requested(request.query_params.get("fields"), default=None)
     body = await json_object(request)
     source = body.get("dataSource")
     if not isinstance(source, dict) or not isinstance(source.get("name"), str) or not source["name"].strip():
@@ -201,20 +323,76 @@ async def create_stream(request: Request, actor: Actor = Depends(current_actor))
         columns=render.parse_columns(body.get("schemaDefinition") or {"columns": []}),
         update_method=update_method(body.get("updateMethod")) or UpdateMethod.REPLACE,
     )
-    # The creator holds OWNER on the new dataset, and a new stream has no executions.
-    return json_response(
-        selected(stream(view, AccessLevel.OWNER, []), request.query_params.get("fields")), status=201
+    body = await run_in_threadpool(representation, request, actor, view, names, status="created")
+    return json_response(body, status=201)
+
+
+@router.get("")
+def list_streams(request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    """A page of the streams the caller can see (tombstones left out), oldest first."""
+    query = request.query_params
+    names = requested(query.get("fields"), default=DEFAULT_FIELDS)
+    views = request.app.state.services.streams.list_streams(
+        actor=actor, limit=int_param(query, "limit", 50), offset=int_param(query, "offset", 0)
     )
+    return json_response([representation(request, actor, view, names) for view in views])
 
 
 @router.get("/{stream_id}")
 def get_stream(stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     known_id(stream_id, "stream")
-    services = request.app.state.services
-    view = services.streams.get(actor=actor, stream_id=stream_id)
-    _, level = services.sharing.own_level(actor=actor, dataset_id=view.dataset.id)
-    body = stream(view, level, all_executions(request, actor, stream_id))
-    return json_response(selected(body, request.query_params.get("fields")))
+    names = requested(request.query_params.get("fields"), default=DEFAULT_FIELDS)
+    found = request.app.state.services.streams.read(actor=actor, stream_id=stream_id)
+    return json_response(representation(request, actor, found, names))
+
+
+@router.put("/{stream_id}")
+async def update_stream(
+    stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
+    known_id(stream_id, "stream")
+    names = requested(request.query_params.get("fields"), default=None)
+    body = await json_object(request, required=False)
+    change_method = request.query_params.get("changeUpdateMethod", "true").strip().lower() != "false"
+    view = await run_in_threadpool(
+        request.app.state.services.streams.update,
+        actor=actor,
+        stream_id=stream_id,
+        update_method=update_method(body.get("updateMethod")) if change_method else None,
+        columns=schema_change(body.get("schemaDefinition")),
+        **data_source_change(body.get("dataSource")),
+    )
+    return json_response(await run_in_threadpool(representation, request, actor, view, names))
+
+
+def schema_change(value: Any) -> list[Column] | None:
+    """``schemaDefinition`` of a PUT: its ``columns`` (extra keys such as ``id`` or ``metadata`` are
+    ignored), or None when absent."""
+    if value is None:
+        return None
+    try:
+        return render.parse_columns(value)
+    except BadRequest as exc:
+        raise BadRequest(f"schemaDefinition: {exc.message}") from None
+
+
+def data_source_change(value: Any) -> dict[str, str]:
+    """``dataSource.name`` and ``dataSource.description`` of a PUT, those present and not null."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadRequest("dataSource must be an object")
+    changes: dict[str, str] = {}
+    name, description = value.get("name"), value.get("description")
+    if name is not None:
+        if not isinstance(name, str) or not name.strip():
+            raise BadRequest("dataSource.name must be a non-empty string")
+        changes["name"] = name
+    if description is not None:
+        if not isinstance(description, str):
+            raise BadRequest("dataSource.description must be a string")
+        changes["description"] = description
+    return changes
 
 
 @router.get("/{stream_id}/history/aggregate")
@@ -237,7 +415,7 @@ async def create_execution(
         stream_id=stream_id,
         update_method=update_method(body.get("updateMethod")),
     )
-    return json_response(execution(created, started_by=actor.user.id), status=201)
+    return json_response(execution(created, started_by=actor.user.id))
 
 
 @router.get("/{stream_id}/executions/{execution_id}")

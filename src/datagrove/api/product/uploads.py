@@ -64,6 +64,11 @@ def index_flag(value: Any) -> bool:
     raise BadRequest(f"index must be true or false, not {value!r}")
 
 
+def is_one_row_append(body: dict[str, Any]) -> bool:
+    """A body with the seed's keys is a one-row append (checked as one); any other opens a session."""
+    return "values" in body or "delimiter" in body
+
+
 async def append_row(
     dataset_id: str, body: dict[str, Any], request: Request, credential: Credential
 ) -> Response:

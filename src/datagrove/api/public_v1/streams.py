@@ -20,7 +20,7 @@ from datagrove.api.responses import empty, json_response
 from datagrove.api.security import current_actor
 from datagrove.domain import Actor, UpdateMethod
 from datagrove.errors import BadRequest
-from datagrove.services.streams import UploadedPart
+from datagrove.services.streams import Tombstone, UploadedPart
 from datagrove.tables.staging import StagedUpload
 
 router = APIRouter(prefix="/v1/streams")
@@ -43,6 +43,7 @@ def _routes(path: str, endpoint: Any, methods: list[str], **kwargs: Any) -> None
 
 
 async def create_stream(request: Request, actor: Actor = Depends(current_actor)) -> Response:
+    """201 with the stream and ``Location``: its absolute URL (the Stream API document's sample)."""
     body = await json_object(request)
     dataset = body.get("dataSet") or {}
     if not isinstance(dataset, dict):
@@ -55,7 +56,8 @@ async def create_stream(request: Request, actor: Actor = Depends(current_actor))
         columns=render.parse_columns(dataset.get("schema") or {"columns": []}),
         update_method=update_method(body.get("updateMethod")) or UpdateMethod.APPEND,
     )
-    return json_response(render.stream(view), status=201)
+    location = f"{str(request.base_url).rstrip('/')}/v1/streams/{view.stream.id}"
+    return json_response(render.stream(view), status=201, headers={"Location": location})
 
 
 def list_streams(request: Request, actor: Actor = Depends(current_actor)) -> Response:
@@ -81,9 +83,9 @@ def search_streams(request: Request, actor: Actor = Depends(current_actor)) -> R
 
 
 def get_stream(stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
-    return json_response(
-        render.stream(request.app.state.services.streams.get(actor=actor, stream_id=stream_id))
-    )
+    """The stream, or the document's subset with ``deleted: true`` when its dataset was deleted."""
+    found = request.app.state.services.streams.read(actor=actor, stream_id=stream_id)
+    return json_response(render.tombstone(found) if isinstance(found, Tombstone) else render.stream(found))
 
 
 async def update_stream(
@@ -115,7 +117,8 @@ async def create_execution(
         stream_id=stream_id,
         update_method=update_method(body.get("updateMethod")),
     )
-    return json_response(render.execution(execution), status=201)
+    # 200, as the Stream API document shows (pydomo, the Node and Java SDKs take 200 or 201).
+    return json_response(render.execution(execution))
 
 
 def list_executions(stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
@@ -167,7 +170,7 @@ async def receive_part(
     services = request.app.state.services
     # Refuse early (before reading a large body) when the stream, the execution or access is wrong.
     await run_in_threadpool(
-        services.streams.get_execution, actor=actor, stream_id=stream_id, execution_id=execution_id
+        services.streams.writable_execution, actor=actor, stream_id=stream_id, execution_id=execution_id
     )
     with services.datasets.staging_area() as area:
         upload = StagedUpload(
