@@ -35,7 +35,9 @@ from pyiceberg.types import NestedField
 
 from datagrove import crashpoints
 from datagrove.errors import DatagroveError, NotFound
-from datagrove.tables.sandbox import QueryLimits, run_query
+from datagrove.tables.json_rows import RowForm
+from datagrove.tables.json_stream import JsonRows, stream_query
+from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.sql_names import quote_identifier, quote_literal
 from datagrove.tables.types import Column, ColumnType
 
@@ -316,11 +318,16 @@ class TableStore:
         sql: str,
         limits: QueryLimits,
         row_filter: str | None = None,
-    ) -> pa.Table:
-        """Run translated user ``sql`` in the sandbox over the current snapshot; it sees only the
-        view ``"dataset"`` and may read only that snapshot's files."""
+        *,
+        form: RowForm,
+    ) -> JsonRows:
+        """Start translated user ``sql`` in the sandbox over the current snapshot; it sees only the
+        view ``"dataset"`` and may read only that snapshot's files. Its rows stream out of the
+        returned ``JsonRows`` as JSON ``form``; the snapshot is the one resolved here."""
         files = self.current_files(dataset_id)
-        return run_query(sql, view_sql=self.view_sql(columns, files, row_filter), files=files, limits=limits)
+        return stream_query(
+            sql, view_sql=self.view_sql(columns, files, row_filter), files=files, limits=limits, form=form
+        )
 
     def export_csv(
         self,
