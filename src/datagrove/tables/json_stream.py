@@ -79,7 +79,7 @@ class JsonRows:
                 self.rows += batch.num_rows
                 if self.rows > self._limits.max_rows:
                     raise too_many_rows(self._limits)
-                text = _text(batch.column(0))
+                text = column_text(batch.column(0))
                 yield bytes(text[1:] if first else text)  # the first row has no separator
                 first = False
         except DatagroveError:
@@ -145,11 +145,11 @@ def stream_query(
     )
 
 
-def _text(column: pa.Array) -> memoryview:
+def column_text(column: pa.Array) -> memoryview:
     """The UTF-8 bytes of all of a string column's values, back to back, without copying them."""
     if column.type not in (pa.string(), pa.large_string()):
         # e.g. a string view, whose values need not lie back to back: copy into a layout where they do
-        return _text(column.cast(pa.large_string()))
+        return column_text(column.cast(pa.large_string()))
     _, offsets, data = column.buffers()
     if data is None:  # every value empty
         return memoryview(b"")
