@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     query_max_rows: int = Field(1_000_000, description="Most rows a SQL query may return.")
     query_threads: int = Field(2, description="DuckDB threads per query.")
     query_memory_limit: str = Field("4GB", description="DuckDB memory limit per query.")
+    query_buffer_bytes: int = Field(
+        4 * 1024 * 1024,
+        description="Bytes of a query's answer held before the response starts; an error within them is still a clean error response.",
+    )
     ingest_threads: int = Field(
         0,
         description="Threads converting one stream part to Parquet; 0 = cores / ingest_concurrency. "

@@ -1,7 +1,7 @@
 """The query sandbox: a locked DuckDB that reads one dataset's Parquet files and nothing else.
 
 Each escape attempt is refused three times over: by ``translate`` (the friendly layer), by
-``run_query`` given the raw DuckDB SQL (as if translation were bypassed), and by the locked
+``run_query`` and ``stream_query`` given the raw DuckDB SQL (as if translation were bypassed), and by the locked
 connection itself when the statement is run on it directly (as if run_query's wrapping were).
 """
 
@@ -18,6 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from datagrove.errors import DatagroveError, InvalidSql, QueryLimitExceeded
+from datagrove.tables.json_rows import RowForm
+from datagrove.tables.json_stream import JsonRows, stream_query
 from datagrove.tables.sandbox import QueryLimits, locked_connection, run_query
 from datagrove.tables.sql_translate import translate
 
@@ -67,6 +69,12 @@ def dataset(tmp_path: Path) -> Dataset:
 
 def query(dataset: Dataset, sql: str, limits: QueryLimits = LIMITS) -> pa.Table:
     return run_query(sql, view_sql=dataset.view_sql, files=dataset.files, limits=limits)
+
+
+def stream(dataset: Dataset, sql: str) -> JsonRows:
+    return stream_query(
+        sql, view_sql=dataset.view_sql, files=dataset.files, limits=LIMITS, form=RowForm.ARRAYS
+    )
 
 
 # --- answers ------------------------------------------------------------------------------------
@@ -167,6 +175,15 @@ def test_run_query_refuses_a_second_statement_smuggled_past_the_wrapping(dataset
         query(dataset, "SELECT 1) ; CREATE TABLE t AS (SELECT 1")
 
 
+@pytest.mark.parametrize(
+    "sql",
+    ["SELECT 1) ; CREATE TABLE t AS (SELECT 1", "SELECT 1) AS q, (SELECT 2", "CREATE TABLE t AS SELECT 1"],
+)
+def test_a_streamed_query_must_be_one_select_on_its_own_and_wrapped(dataset, sql):
+    with pytest.raises(InvalidSql):
+        list(stream(dataset, sql))
+
+
 # --- the lock -----------------------------------------------------------------------------------
 
 
@@ -245,6 +262,13 @@ def test_translation_refuses_the_escape(dataset, name):
 def test_run_query_refuses_the_raw_escape(dataset, name):
     with pytest.raises(InvalidSql):
         query(dataset, ESCAPES[name].filled(dataset))
+    assert list(dataset.scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ESCAPES)
+def test_a_streamed_query_refuses_the_raw_escape(dataset, name):
+    with pytest.raises(InvalidSql):
+        list(stream(dataset, ESCAPES[name].filled(dataset)))
     assert list(dataset.scratch.iterdir()) == []
 
 

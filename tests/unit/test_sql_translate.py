@@ -113,7 +113,7 @@ def test_mysql_value_rows_become_duckdb_value_rows():
 
 def test_a_trailing_semicolon_is_allowed():
     assert duckdb_sql("SELECT * FROM table;") == 'SELECT * FROM "dataset" AS "table"'
-    assert duckdb_sql("SELECT 1;;") == "SELECT 1"
+    assert duckdb_sql("SELECT 1;;") == 'SELECT 1 AS "1"'
 
 
 def test_backquoted_names_become_double_quoted():
@@ -122,7 +122,7 @@ def test_backquoted_names_become_double_quoted():
 
 def test_mysql_strings_become_duckdb_strings():
     assert duckdb_sql("""SELECT 'it\\'s', "double" FROM table""") == (
-        '''SELECT 'it''s', 'double' FROM "dataset" AS "table"'''
+        '''SELECT 'it''s' AS "it's", 'double' AS "double" FROM "dataset" AS "table"'''
     )
 
 
@@ -185,6 +185,78 @@ def test_qualified_columns_and_the_dataset_id_run(run):
         f"SELECT table.amount FROM table JOIN `{DATASET_ID}` d ON table.amount = d.amount WHERE d.amount > 30"
     )
     assert rows == [{"amount": 40}]
+
+
+# --- result columns are named as MySQL names them ---------------------------------------------
+
+
+@pytest.fixture
+def names(tmp_path: Path):
+    path = tmp_path / "part-0.parquet"
+    pq.write_table(ROWS, path)
+
+    def names(mysql: str) -> list[str]:
+        return run_query(
+            translate(mysql, dataset_names=[DATASET_ID]),
+            view_sql=f"SELECT * FROM read_parquet(['{path}'])",
+            files=[str(path)],
+            limits=QueryLimits(timeout_seconds=10, max_rows=100),
+        ).column_names
+
+    return names
+
+
+@pytest.mark.parametrize(
+    ("mysql", "expected"),
+    [
+        ("SELECT count(*) FROM table", ["count(*)"]),
+        ("SELECT COUNT(*) FROM table", ["COUNT(*)"]),
+        ("SELECT COUNT( * ), Sum(amount) FROM table", ["COUNT( * )", "Sum(amount)"]),
+        ("SELECT amount+1, amount * 2 FROM table", ["amount+1", "amount * 2"]),
+        ("SELECT 1, -5, 2.50 FROM table", ["1", "-5", "2.50"]),
+        ("SELECT 'x', 'it''s', 'say \"hi\"' FROM table", ["x", "it's", 'say "hi"']),
+        (
+            "SELECT CONCAT(name, ', ', city), IFNULL(name, '?') FROM table",
+            ["CONCAT(name, ', ', city)", "IFNULL(name, '?')"],
+        ),
+        ("SELECT CASE WHEN amount > 10 THEN 'big' END FROM table", ["CASE WHEN amount > 10 THEN 'big' END"]),
+        ("SELECT count(*)\n  , sum( amount )\nFROM table", ["count(*)", "sum( amount )"]),
+        ("SELECT DISTINCT upper(city) FROM table", ["upper(city)"]),
+        ("SELECT (SELECT max(amount) FROM table) FROM table LIMIT 1", ["(SELECT max(amount) FROM table)"]),
+        ("SELECT (SELECT 1), (SELECT 2) + 1", ["(SELECT 1)", "(SELECT 2) + 1"]),
+    ],
+)
+def test_an_unaliased_expression_is_named_by_its_text_as_written(names, mysql, expected):
+    assert names(mysql) == expected
+
+
+def test_plain_columns_stars_and_aliases_keep_their_names(names):
+    assert names("SELECT t.amount, `name`, city AS town, amount total FROM table t") == [
+        "amount",
+        "name",
+        "town",
+        "total",
+    ]
+    assert names("SELECT * FROM table") == ["name", "city", "sold", "amount"]
+
+
+def test_names_pass_through_derived_tables_ctes_and_set_operations(names):
+    assert names("SELECT * FROM (SELECT count(*) FROM table) x") == ["count(*)"]
+    assert names("WITH c AS (SELECT amount*2 FROM table) SELECT * FROM c") == ["amount*2"]
+    assert names("SELECT amount+1 FROM table UNION ALL SELECT amount-1 FROM table") == ["amount+1"]
+    assert names("(SELECT 1) UNION (SELECT 2)") == ["1"]
+
+
+def test_queries_inside_expressions_are_not_renamed():
+    assert duckdb_sql("SELECT a FROM table WHERE a IN (SELECT a+1 FROM table)") == (
+        'SELECT a FROM "dataset" AS "table" WHERE a IN (SELECT a + 1 FROM "dataset" AS "table")'
+    )
+
+
+def test_two_items_of_the_same_text_are_both_named_by_it():
+    assert duckdb_sql("SELECT count(*), count(*) FROM table") == (
+        'SELECT COUNT(*) AS "count(*)", COUNT(*) AS "count(*)" FROM "dataset" AS "table"'
+    )
 
 
 # --- what is refused ----------------------------------------------------------------------------

@@ -15,6 +15,6 @@ def test_warm_up_runs_the_data_path_and_removes_its_scratch_files(tmp_path: Path
     answer = warm_up(scratch)
 
     assert sorted(answer.to_pylist(), key=str) == sorted(
-        [{"c_string": 'a "b"', "count_star()": 1}, {"c_string": None, "count_star()": 1}], key=str
+        [{"c_string": 'a "b"', "COUNT(*)": 1}, {"c_string": None, "COUNT(*)": 1}], key=str
     )
     assert list(scratch.iterdir()) == []

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from datagrove.api.responses import dumps
 from datagrove.domain import Dataset, Execution, Part, User
 from datagrove.errors import BadRequest
-from datagrove.services.query import QueryResult
+from datagrove.services.query import QueryAnswer
 from datagrove.services.streams import StreamView, Tombstone
 from datagrove.tables.types import Column, ColumnType
 
@@ -91,18 +92,37 @@ def execution(e: Execution, *, part: Part | None = None) -> dict[str, Any]:
     return body
 
 
-def query_result(result: QueryResult) -> dict[str, Any]:
-    return {
-        "datasource": result.dataset_id,
-        "columns": result.columns,
-        "metadata": [
-            {"type": t, "dataSourceId": result.dataset_id, "maxLength": -1, "minLength": -1, "periodIndex": 0}
-            for t in result.types
-        ],
-        "rows": result.rows,
-        "numRows": len(result.rows),
-        "numColumns": len(result.columns),
-    }
+def query_rows_tail() -> bytes:
+    """The end of the seed document's query result, a JSON array of row objects (opened by ``[``)."""
+    return b"]"
+
+
+def query_columns_head(answer: QueryAnswer) -> bytes:
+    """The column-wise query result (``{datasource, columns, metadata, rows, numRows, numColumns}``,
+    what pydomo and the product API's clients read) up to the opening of ``rows``, whose items
+    (arrays) follow as they are produced; ``query_columns_tail`` closes it."""
+    head = dumps(
+        {
+            "datasource": answer.dataset_id,
+            "columns": answer.columns,
+            "metadata": [
+                {
+                    "type": t,
+                    "dataSourceId": answer.dataset_id,
+                    "maxLength": -1,
+                    "minLength": -1,
+                    "periodIndex": 0,
+                }
+                for t in answer.types
+            ],
+        }
+    )
+    return head[:-1] + b',"rows":['
+
+
+def query_columns_tail(answer: QueryAnswer, *, extra: dict[str, Any] | None = None) -> bytes:
+    """The end of the column-wise result, once every row is out: the counts, then ``extra``."""
+    return b"]," + dumps({"numRows": answer.rows, "numColumns": len(answer.columns), **(extra or {})})[1:]
 
 
 def parse_columns(body: Any) -> list[Column]:

@@ -1,32 +1,119 @@
-"""SQL queries over one dataset: translate MySQL-flavoured SQL, run it in the DuckDB sandbox."""
+"""SQL queries over one dataset: translate MySQL-flavoured SQL, run it in the DuckDB sandbox, and
+hand its rows on as JSON text while they are produced (a large answer is never held whole)."""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Generator, Iterator
 
-import pyarrow as pa
-
-from datagrove.domain import Actor
+from datagrove.domain import Actor, Dataset
 from datagrove.errors import DatagroveError
 from datagrove.services.audit import AuditLog
 from datagrove.services.datasets import DatasetService
 from datagrove.services.policies import PolicyService
+from datagrove.tables.json_rows import RowForm
+from datagrove.tables.json_stream import JsonRows
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.sql_translate import translate
 from datagrove.tables.store import TableStore
 
+__all__ = ["QueryAnswer", "QueryService", "RowForm"]
+
 log = logging.getLogger("datagrove.query")
 
 
-@dataclass(frozen=True)
-class QueryResult:
-    dataset_id: str
-    columns: list[str]
-    types: list[str]  # Domo type names
-    rows: list[tuple[Any, ...]]
+class QueryAnswer:
+    """The answer to one query, being produced.
+
+    ``columns`` (the result's names, duplicates kept) and ``types`` (Domo type names) are known at
+    once. Iterating (once) yields the rows' JSON texts (objects or arrays, see ``RowForm``),
+    separated by commas and without brackets, in chunks of whole rows; ``rows`` counts the rows
+    so far, and is the total once iteration ends. Iteration raises the query's errors
+    (``QueryLimitExceeded``, ``InvalidSql``, ``DatagroveError``).
+
+    When the answer ends (read to the end, failed, or ``close``\\ d early) the query is written to
+    the activity log and logged, once. Whoever stops reading early must call ``close``.
+    """
+
+    def __init__(self, *, dataset_id: str, rows: JsonRows, on_end: _OnEnd) -> None:
+        self.dataset_id = dataset_id
+        self.columns = rows.columns
+        self.types = rows.types
+        self._rows = rows
+        self._on_end = on_end
+        self._iterator: Generator[bytes] | None = None
+        self._ended = False
+
+    @property
+    def rows(self) -> int:
+        return self._rows.rows
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._iterator is None:
+            self._iterator = self._chunks()
+        return self._iterator
+
+    def close(self) -> None:
+        if self._iterator is not None:
+            self._iterator.close()  # runs _chunks' cleanup if it had started
+        self._end("abandoned", None)
+
+    def _chunks(self) -> Generator[bytes]:
+        outcome, error = "abandoned", None
+        try:
+            yield from self._rows
+            outcome = "success"
+        except DatagroveError as exc:
+            outcome, error = "failure", exc
+            raise
+        finally:
+            self._end(outcome, error)
+
+    def _end(self, outcome: str, error: DatagroveError | None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._rows.close()
+        self._on_end(outcome, error, self.rows)
+
+
+class _OnEnd:
+    """Records the end of one query: the activity log entry and the "query" log line."""
+
+    def __init__(self, *, audit: AuditLog, actor: Actor, dataset: Dataset, sql: str, started: float) -> None:
+        self._audit = audit
+        self._actor = actor
+        self._dataset = dataset
+        self._sql = sql
+        self._started = started
+
+    def __call__(self, outcome: str, error: DatagroveError | None, rows: int) -> None:
+        if outcome == "success":
+            detail = self._sql[:1000]
+        elif error is not None:
+            detail = f"{self._sql[:500]} -- {error.message}"
+        else:
+            detail = f"{self._sql[:500]} -- the answer was not read to the end ({rows} rows sent)"
+        self._audit.record(
+            self._actor,
+            "dataset.query",
+            object_type="DATASET",
+            object_id=self._dataset.id,
+            object_name=self._dataset.name,
+            outcome="success" if outcome == "success" else "failure",
+            detail=detail,
+        )
+        fields: dict[str, object] = {
+            "dataset": self._dataset.id,
+            "actor": self._actor.user.id,
+            "rows": rows,
+            "seconds": round(time.monotonic() - self._started, 3),
+            "outcome": outcome,
+        }
+        if error is not None:
+            fields["code"] = error.code
+        log.info("query", extra={"fields": fields})
 
 
 class QueryService:
@@ -45,71 +132,27 @@ class QueryService:
         self._store = store
         self._limits = limits
 
-    def execute(self, *, actor: Actor, dataset_id: str, sql: str) -> QueryResult:
+    def execute(
+        self, *, actor: Actor, dataset_id: str, sql: str, form: RowForm = RowForm.OBJECTS
+    ) -> QueryAnswer:
+        """Start ``sql`` (MySQL) over the dataset as ``actor`` may see it; its rows come out of
+        the returned answer as JSON ``form``. Errors found before the first row (unknown dataset,
+        no access, a query that does not parse or bind) are raised here."""
         started = time.monotonic()
         dataset = self._datasets.get(actor=actor, dataset_id=dataset_id)
+        on_end = _OnEnd(audit=self._audit, actor=actor, dataset=dataset, sql=sql, started=started)
         try:
             translated = translate(sql, dataset_names=[dataset.id])
-            table = self._store.query(
+            rows = self._store.query(
                 dataset.id,
                 dataset.columns,
                 translated,
                 self._limits,
                 self._policies.row_filter(actor, dataset),
                 buffered=self._datasets.buffered_rows(dataset.id),
+                form=form,
             )
         except DatagroveError as exc:
-            self._audit.record(
-                actor,
-                "dataset.query",
-                object_type="DATASET",
-                object_id=dataset.id,
-                object_name=dataset.name,
-                outcome="failure",
-                detail=f"{sql[:500]} -- {exc.message}",
-            )
+            on_end("failure", exc, 0)
             raise
-        self._audit.record(
-            actor,
-            "dataset.query",
-            object_type="DATASET",
-            object_id=dataset.id,
-            object_name=dataset.name,
-            detail=sql[:1000],
-        )
-        result = QueryResult(
-            dataset_id=dataset.id,
-            columns=list(table.column_names),
-            types=[domo_type_name(field.type) for field in table.schema],
-            rows=list(zip(*(column.to_pylist() for column in table.columns), strict=True))
-            if table.num_columns
-            else [],
-        )
-        log.info(
-            "query",
-            extra={
-                "fields": {
-                    "dataset": dataset.id,
-                    "actor": actor.user.id,
-                    "rows": len(result.rows),
-                    "seconds": round(time.monotonic() - started, 3),
-                }
-            },
-        )
-        return result
-
-
-def domo_type_name(arrow_type: pa.DataType) -> str:
-    if pa.types.is_integer(arrow_type):
-        return "LONG"
-    if pa.types.is_floating(arrow_type):
-        return "DOUBLE"
-    if pa.types.is_decimal(arrow_type):
-        return "DECIMAL"
-    if pa.types.is_date(arrow_type):
-        return "DATE"
-    if pa.types.is_timestamp(arrow_type):
-        return "DATETIME"
-    if pa.types.is_boolean(arrow_type):
-        return "BOOLEAN"
-    return "STRING"
+        return QueryAnswer(dataset_id=dataset.id, rows=rows, on_end=on_end)

@@ -3,7 +3,8 @@
 Each query gets a fresh in-memory database that can read exactly the dataset's Parquet files,
 through one view named ``"dataset"``, and nothing else: no other file, no extension, no Python
 variable, no setting change, no disk spill. ``run_query`` adds the row and time limits and turns
-DuckDB's errors into ours. This lock is the security boundary; the checks of
+DuckDB's errors into ours; ``datagrove.tables.json_stream`` does the same for answers streamed as
+JSON, with the pieces shared here. This lock is the security boundary; the checks of
 ``datagrove.tables.sql_translate`` come in front of it for friendlier errors.
 """
 
@@ -161,69 +162,120 @@ def run_query(sql: str, *, view_sql: str, files: Sequence[str], limits: QueryLim
     ``timeout_seconds`` or more memory than ``memory_limit``, and ``InvalidSql`` with DuckDB's
     first message line (paths of ``files`` removed) for any error of the query itself.
     """
-    body = sql.strip().rstrip(";").rstrip()
-    # The newlines keep a trailing "-- comment" from swallowing the closing parenthesis.
-    wrapped = f"SELECT * FROM (\n{body}\n) LIMIT {limits.max_rows + 1}"
+    wrapped = limited(sql, limits)
     con = locked_connection(view_sql=view_sql, files=files, limits=limits)
     try:
-        _require_one_select(con, wrapped, files)
-        result = _run_with_timeout(con, wrapped, files, limits)
+        require_one_select(con, wrapped, files)
+        watchdog = Watchdog(con, limits.timeout_seconds)
+        try:
+            result = con.sql(wrapped).to_arrow_table()
+        except Exception as exc:
+            raise query_error(exc, files=files, limits=limits, timed_out=watchdog.timed_out) from exc
+        finally:
+            # The watchdog must be finished before the connection closes under it.
+            watchdog.stop()
     finally:
         _SPARES.discard(con)
     if result.num_rows > limits.max_rows:
-        raise QueryLimitExceeded(f"the result has more than {limits.max_rows} rows; add a LIMIT or aggregate")
+        raise too_many_rows(limits)
     return result
 
 
-def _require_one_select(con: duckdb.DuckDBPyConnection, wrapped: str, files: Sequence[str]) -> None:
+def query_body(sql: str) -> str:
+    """``sql`` without surrounding blanks and trailing semicolons, ready to be wrapped."""
+    return sql.strip().rstrip(";").rstrip()
+
+
+def limited(sql: str, limits: QueryLimits) -> str:
+    """``sql`` as a subquery that stops one row past the row limit (so that passing it shows)."""
+    # The newlines keep a trailing "-- comment" from swallowing the closing parenthesis.
+    return f"SELECT * FROM (\n{query_body(sql)}\n) LIMIT {limits.max_rows + 1}"
+
+
+def too_many_rows(limits: QueryLimits) -> QueryLimitExceeded:
+    return QueryLimitExceeded(f"the result has more than {limits.max_rows} rows; add a LIMIT or aggregate")
+
+
+def discard(con: duckdb.DuckDBPyConnection) -> None:
+    """Hand a connection of ``locked_connection`` back to be closed off the request's path."""
+    _SPARES.discard(con)
+
+
+def require_one_select(con: duckdb.DuckDBPyConnection, sql: str, files: Sequence[str]) -> None:
+    """Raise ``InvalidSql`` unless DuckDB's own parser finds exactly one SELECT in ``sql``."""
     # A query such as "SELECT 1) ; CREATE TABLE t AS (SELECT 1" would close the wrapping early and
     # smuggle in a second statement; DuckDB's own parser says how many statements there are.
     try:
-        statements = con.extract_statements(wrapped)
+        statements = con.extract_statements(sql)
     except duckdb.Error as exc:
         raise InvalidSql(_first_line(exc, files)) from exc
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         raise InvalidSql("the query must be a single SELECT statement")
 
 
-def _run_with_timeout(
-    con: duckdb.DuckDBPyConnection, wrapped: str, files: Sequence[str], limits: QueryLimits
-) -> pa.Table:
-    done = threading.Event()
-    timed_out = threading.Event()
+class Watchdog:
+    """Interrupts a connection's work once ``seconds`` have passed since it was made, until stopped.
 
-    def watchdog() -> None:
-        if done.wait(limits.timeout_seconds):
+    The interrupt is repeated every 50 ms, since DuckDB forgets one that arrives between
+    statements or before execution starts. ``stop`` must be called (it joins the thread) before
+    the connection is closed.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, seconds: float) -> None:
+        self._con = con
+        self._seconds = seconds
+        self._done = threading.Event()
+        self._timed_out = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="query-watchdog", daemon=True)
+        self._thread.start()
+
+    @property
+    def timed_out(self) -> bool:
+        return self._timed_out.is_set()
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _watch(self) -> None:
+        if self._done.wait(self._seconds):
             return
-        timed_out.set()
+        self._timed_out.set()
         while True:
-            con.interrupt()
-            if done.wait(_REINTERRUPT_SECONDS):
+            self._con.interrupt()
+            if self._done.wait(_REINTERRUPT_SECONDS):
                 return
 
-    guard = threading.Thread(target=watchdog, name="query-watchdog", daemon=True)
-    guard.start()
-    try:
-        return con.sql(wrapped).to_arrow_table()
-    except duckdb.InterruptException as exc:
-        if timed_out.is_set():
-            raise QueryLimitExceeded(
+
+# What DuckDB's errors say they are, from the start of their message: errors that cross the Arrow
+# stream of a streamed result arrive as a plain OSError carrying only the message.
+_ENGINE_FAILURES = ("INTERNAL Error", "FATAL Error", "IO Error")
+
+
+def query_error(
+    exc: BaseException, *, files: Sequence[str], limits: QueryLimits, timed_out: bool
+) -> DatagroveError:
+    """Our error for an exception raised while a query ran or its rows were fetched."""
+    message = str(exc).strip()
+    if isinstance(exc, duckdb.InterruptException) or message.startswith("INTERRUPT Error"):
+        if timed_out:
+            return QueryLimitExceeded(
                 f"the query ran longer than {limits.timeout_seconds:g} s; filter, aggregate or add a LIMIT"
-            ) from exc
-        raise DatagroveError("the query was interrupted") from exc
-    except duckdb.OutOfMemoryException as exc:
-        raise QueryLimitExceeded(
+            )
+        return DatagroveError("the query was interrupted")
+    if isinstance(exc, duckdb.OutOfMemoryException) or message.startswith("Out of Memory Error"):
+        return QueryLimitExceeded(
             f"the query needed more than {limits.memory_limit} of memory; filter or aggregate more"
-        ) from exc
-    except (duckdb.InternalException, duckdb.FatalException, duckdb.IOException) as exc:
+        )
+    if isinstance(exc, duckdb.InternalException | duckdb.FatalException | duckdb.IOException) or (
+        message.startswith(_ENGINE_FAILURES)
+    ):
         # The engine or the storage failed, not the query: a 500, whose cause stays in the logs.
-        raise DatagroveError("the query engine failed") from exc
-    except duckdb.Error as exc:
-        raise InvalidSql(_first_line(exc, files)) from exc
-    finally:
-        # The watchdog must be finished before the connection closes under it.
-        done.set()
-        guard.join()
+        return DatagroveError("the query engine failed")
+    if isinstance(exc, duckdb.Error | OSError):
+        return InvalidSql(_first_line(exc, files))
+    return DatagroveError("the query engine failed")
 
 
 def _first_line(exc: BaseException, files: Sequence[str]) -> str:

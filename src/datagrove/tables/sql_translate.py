@@ -18,6 +18,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
 
 from datagrove.errors import InvalidSql
+from datagrove.tables.mysql_names import name_like_mysql
 
 #: The view that the sandbox creates over the dataset's files; translated SQL reads only this.
 VIEW_NAME = "dataset"
@@ -52,11 +53,15 @@ def translate(sql: str, *, dataset_names: Collection[str]) -> str:
     resolve. The query may read nothing else: other tables, schema-qualified names, table
     functions, file literals and a deny list of DuckDB functions are refused, as is anything but
     exactly one SELECT/UNION/INTERSECT/EXCEPT/WITH/VALUES statement. Raises ``InvalidSql``.
+
+    Result columns are named as MySQL names them (``SELECT count(*)`` answers a column
+    ``count(*)``): see ``datagrove.tables.mysql_names``.
     """
     tree = _parse_one(sql)
     _require_read_only(tree, sql)
     _refuse_denied_functions(tree)
     _refuse_table_functions(tree)
+    name_like_mysql(tree, sql)
     _rewrite_tables(tree, {"table", *(name.lower() for name in dataset_names)})
     _unwrap_mysql_row_constructors(tree)
     # Optimizer hints (/*+ … */) name MySQL indexes and strategies; DuckDB has no use for them.

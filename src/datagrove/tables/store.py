@@ -37,7 +37,9 @@ from datagrove import crashpoints
 from datagrove.errors import DatagroveError, NotFound
 from datagrove.tables.buffered import BufferedRows, after, write_buffered
 from datagrove.tables.conform import conforming_select
-from datagrove.tables.sandbox import QueryLimits, run_query
+from datagrove.tables.json_rows import RowForm
+from datagrove.tables.json_stream import JsonRows, stream_query
+from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.sql_names import quote_identifier, quote_literal
 from datagrove.tables.types import Column, ColumnType
 
@@ -388,19 +390,31 @@ class TableStore:
         limits: QueryLimits,
         row_filter: str | None = None,
         buffered: Sequence[BufferedRows] = (),
-    ) -> pa.Table:
-        """Run translated user ``sql`` in the sandbox over the current snapshot and the ``buffered``
+        *,
+        form: RowForm,
+    ) -> JsonRows:
+        """Start translated user ``sql`` in the sandbox over the current snapshot and the ``buffered``
         rows it does not hold yet; it sees only the view ``"dataset"`` and may read only those files.
+        Its rows stream out of the returned ``JsonRows`` as JSON ``form``; the snapshot is the one
+        resolved here.
 
         ``buffered`` must have been read from the append buffer *before* this call: a fold that lands
         in between then shows its rows once, in the snapshot, and never in neither.
         """
         snapshot = self.snapshot(dataset_id)
-        with self.staging_area() as area:
+        # The buffered rows' files must live as long as the query: closing it removes them.
+        cleanup = contextlib.ExitStack()
+        area = cleanup.enter_context(self.staging_area())
+        try:
             files = [*snapshot.files, *self._buffered_files(snapshot, buffered, columns, area)]
-            return run_query(
-                sql, view_sql=self.view_sql(columns, files, row_filter), files=files, limits=limits
+            rows = stream_query(
+                sql, view_sql=self.view_sql(columns, files, row_filter), files=files, limits=limits, form=form
             )
+        except BaseException:
+            cleanup.close()
+            raise
+        rows.on_close(cleanup.close)
+        return rows
 
     def export_csv(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Any
 
@@ -14,9 +15,11 @@ from datagrove.api.bodies import gzip_hinted, json_object, receive_upload
 from datagrove.api.params import int_param
 from datagrove.api.responses import empty, json_response
 from datagrove.api.security import current_actor
+from datagrove.api.streaming import stream_answer
 from datagrove.domain import Actor, UpdateMethod
 from datagrove.errors import BadRequest
 from datagrove.services.access import Action
+from datagrove.services.query import RowForm
 from datagrove.tables.staging import StagedUpload
 
 router = APIRouter(prefix="/v1/datasets")
@@ -144,7 +147,18 @@ async def query_dataset(dataset_id: str, request: Request, actor: Actor = Depend
         sql = sql.get("sql")
     if not isinstance(sql, str) or not sql.strip():
         raise BadRequest("the body needs a non-empty string 'sql'")
-    result = await run_in_threadpool(
-        request.app.state.services.query.execute, actor=actor, dataset_id=dataset_id, sql=sql
+    answer = await run_in_threadpool(
+        request.app.state.services.query.execute,
+        actor=actor,
+        dataset_id=dataset_id,
+        sql=sql,
+        form=RowForm.ARRAYS,
     )
-    return json_response(render.query_result(result))
+    # Column-wise, as pydomo reads it (public-api-clients.md §5.10); rows sent as produced.
+    return await stream_answer(
+        answer,
+        head=render.query_columns_head(answer),
+        tail=functools.partial(render.query_columns_tail, answer),
+        buffer_bytes=request.app.state.settings.query_buffer_bytes,
+        trace_id=getattr(request.state, "trace_id", ""),
+    )
