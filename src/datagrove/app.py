@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import secrets
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -271,7 +271,7 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         started = time.monotonic()
-        trace_id = uuid.uuid4().hex[:16].upper()
+        trace_id = os.urandom(8).hex().upper()
         scope.setdefault("state", {})["trace_id"] = trace_id
         status = 500
 

@@ -158,16 +158,17 @@ class Authenticator:
     # --- developer tokens --------------------------------------------------------------------
 
     def actor_from_developer_token(self, token: str) -> Actor:
-        record = self._catalog.find_access_token(digest(token))
-        if record is None:
+        found = self._catalog.find_token_holder(digest(token))
+        if found is None:
             self._login_failed("unknown developer token", object_type="ACCESS_TOKEN")
             raise Unauthorized("unknown developer token")
+        record, user = found
         if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
             self._login_failed(
                 f"expired developer token {record.id}", object_type="ACCESS_TOKEN", object_id=record.id
             )
             raise Unauthorized("the developer token has expired")
-        return Actor(user=self._existing_user(record.user_id), scopes=None, credential=f"token:{record.id}")
+        return Actor(user=user, scopes=None, credential=f"token:{record.id}")
 
     def _login_failed(
         self,
