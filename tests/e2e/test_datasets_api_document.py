@@ -151,11 +151,21 @@ def seeded(server: RunningServer) -> dict[str, str]:
     schema = {"columns": [{"type": "STRING", "name": f"column{i}"} for i in (1, 2, 3)]}
     reader = new_person(server, role="Participant")
     with server.client() as client:
-        created = client.post("/v1/streams", json={"dataSet": {"name": "seed-" + uuid.uuid4().hex[:8], "schema": schema}})
+        created = client.post(
+            "/v1/streams", json={"dataSet": {"name": "seed-" + uuid.uuid4().hex[:8], "schema": schema}}
+        )
         assert created.status_code == 201, created.text
         stream_id, dataset_id = str(created.json()["id"]), created.json()["dataSet"]["id"]
-        assert client.put(f"/v1/datasets/{dataset_id}/data", content=b"value1,value2,value3\n").status_code == 204
-        assert share(client, dataset_id, {"type": "USER", "id": reader.id, "accessLevel": "CAN_VIEW"}).status_code == 200
+        assert (
+            client.put(f"/v1/datasets/{dataset_id}/data", content=b"value1,value2,value3\n").status_code
+            == 204
+        )
+        assert (
+            share(
+                client, dataset_id, {"type": "USER", "id": reader.id, "accessLevel": "CAN_VIEW"}
+            ).status_code
+            == 200
+        )
     return {"stream": stream_id, "dataset": dataset_id, "user": str(reader.id)}
 
 
@@ -218,9 +228,13 @@ def test_get_metadata_with_requested_parts(server: RunningServer, seeded: dict[s
     assert {"rows": 1, "columns": 3}.items() <= body["properties"].items()
 
 
-def test_append_row_takes_its_success_branch_and_the_row_is_there(server: RunningServer, seeded: dict[str, str]):
+def test_append_row_takes_its_success_branch_and_the_row_is_there(
+    server: RunningServer, seeded: dict[str, str]
+):
     printed, response = run(SNIPPETS["Append Row to Dataset"], server, abc123=seeded["dataset"])
     assert printed.strip() == "Row appended successfully"
     assert response.json() == {}
     query_printed, _ = run(SNIPPETS["Query with SQL"], server, **{"12345": seeded["dataset"]})
-    assert printed_json(query_printed) == [{"column1": "value1", "column2": "value2", "column3": "value3"}] * 2
+    assert (
+        printed_json(query_printed) == [{"column1": "value1", "column2": "value2", "column3": "value3"}] * 2
+    )
