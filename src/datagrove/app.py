@@ -110,7 +110,8 @@ def build_services(settings: Settings) -> Services:
         audit=audit,
     )
     policies = PolicyService(catalog=catalog, policies=PolicyCatalog(engine), access=access, audit=audit)
-    append_catalog = AppendCatalog(engine)
+    # Its own engine: a one-row append is answered only once it is durable (see make_engine).
+    append_catalog = AppendCatalog(make_engine(settings.resolved_catalog_url, synced_commits=True))
     datasets = DatasetService(
         catalog=catalog,
         streams=stream_catalog,

@@ -209,7 +209,7 @@ def test_put_with_a_schema_definition_changes_the_schema_and_keeps_the_rows(
         load(client, stream["id"], b"a,1\nb,2\n")
         response = client.put(f"{STREAMS}/{stream['id']}", json={"schemaDefinition": {"columns": wider}})
         rows = client.post(
-            f"/api/query/v1/execute/{stream['dataSource']['id']}",
+            f"/api/query/v1/execute/{stream['dataSource']['id']}?format=columns",
             json={"sql": "SELECT k, v, note FROM table ORDER BY k"},
         ).json()["rows"]
     assert response.status_code == 200, response.text

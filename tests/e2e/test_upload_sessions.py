@@ -39,7 +39,7 @@ def commit(client: httpx.Client, dataset_id: str, upload_id: int, body: object =
 
 def rows(client: httpx.Client, dataset_id: str) -> list[list[object]]:
     response = client.post(
-        f"/api/query/v1/execute/{dataset_id}", json={"sql": "SELECT * FROM table ORDER BY n"}
+        f"/api/query/v1/execute/{dataset_id}?format=columns", json={"sql": "SELECT * FROM table ORDER BY n"}
     )
     assert response.status_code == 200, response.text
     return response.json()["rows"]

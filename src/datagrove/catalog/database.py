@@ -11,8 +11,12 @@ from alembic.config import Config
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> sa.Engine:
-    """An engine for ``url``; SQLite gets WAL and a busy timeout so readers never block writers."""
+def make_engine(url: str, *, synced_commits: bool = False) -> sa.Engine:
+    """An engine for ``url``; SQLite gets WAL and a busy timeout so readers never block writers.
+
+    SQLite's commits in WAL mode survive the process dying, not the machine: the log is synced at
+    checkpoints. ``synced_commits`` syncs it at every commit too, for writes that are acknowledged
+    as durable (one-row appends); PostgreSQL syncs every commit anyway."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -20,7 +24,7 @@ def make_engine(url: str) -> sa.Engine:
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA synchronous=FULL" if synced_commits else "PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
