@@ -239,20 +239,25 @@ def test_row_level_policies_filter_buffered_rows_too(server: RunningServer):
         assert client.get(f"/v1/datasets/{dataset_id}/data").text == '1,"a"\n3,"a"\n'
 
 
-def test_rows_from_many_clients_at_once_all_land_exactly_once(server: RunningServer):
-    with server.client() as client:
-        dataset_id = new_dataset(client)
+def append_concurrently(server: RunningServer, dataset_id: str, workers: int, rows: int) -> Counter[int]:
+    """``rows`` rows from each of ``workers`` clients at once, all acknowledged; their numbers."""
 
     def send(worker: int) -> None:
         with server.client() as own:
-            for i in range(25):
+            for i in range(rows):
                 assert append(own, dataset_id, f"{worker * 1000 + i},w{worker}").status_code == 200
 
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(send, range(16)))
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(send, range(workers)))
+    return Counter({w * 1000 + i: 1 for w in range(workers) for i in range(rows)})
+
+
+def test_rows_from_many_clients_at_once_all_land_exactly_once(server: RunningServer):
     with server.client() as client:
-        counted = numbers(client, dataset_id)
-        assert counted == Counter({w * 1000 + i: 1 for w in range(16) for i in range(25)})
+        dataset_id = new_dataset(client)
+    sent = append_concurrently(server, dataset_id, workers=16, rows=25)
+    with server.client() as client:
+        assert numbers(client, dataset_id) == sent
         assert client.get(f"{DS}/{dataset_id}").json()["rowCount"] == 400
 
 
@@ -317,17 +322,10 @@ def wait_until(condition, seconds: float = 30.0) -> None:  # type: ignore[no-unt
 def test_appended_rows_are_folded_in_batches_not_a_file_and_snapshot_per_row(folding: RunningServer):
     with folding.client() as client:
         dataset_id = new_dataset(client)
-
-    def send(worker: int) -> None:
-        with folding.client() as own:
-            for i in range(50):
-                assert append(own, dataset_id, f"{worker * 1000 + i},w").status_code == 200
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(send, range(8)))
+    sent = append_concurrently(folding, dataset_id, workers=8, rows=50)
     wait_until(lambda: folded_rows(folding, dataset_id) == 400)
     with folding.client() as client:
-        assert numbers(client, dataset_id) == Counter({w * 1000 + i: 1 for w in range(8) for i in range(50)})
+        assert numbers(client, dataset_id) == sent
     # 400 rows at a fold every 50 rows (or 2 s): a handful of files and snapshots, not 400.
     assert len(data_files(folding, dataset_id)) <= 12
     assert snapshots(folding, dataset_id) <= 12

@@ -140,15 +140,7 @@ class Catalog:
             row = db.execute(_TOKEN_HOLDER, {"token_hash": token_hash}).first()
         if row is None:
             return None
-        user = User(
-            id=row.holder_id,
-            name=row.holder_name,
-            email=row.holder_email,
-            role=Role(row.holder_role),
-            created_at=_aware(row.holder_created_at),
-            updated_at=_aware(row.holder_updated_at),
-        )
-        return _access_token(row), user
+        return _access_token(row), _user(row, prefix="holder_")
 
     def get_access_token(self, token_id: int) -> AccessToken:
         with self.engine.connect() as db:
@@ -347,26 +339,20 @@ def _access_token(row: Any) -> AccessToken:
     return AccessToken(row.id, row.user_id, row.name, _aware(row.expires_at), _aware(row.created_at))
 
 
-def _user(row: Any) -> User:
+def _user(row: Any, prefix: str = "") -> User:
+    """The user in ``row``, whose columns may carry a ``prefix`` (a user joined to something else)."""
     return User(
-        id=row.id,
-        name=row.name,
-        email=row.email,
-        role=Role(row.role),
-        created_at=_aware(row.created_at),
-        updated_at=_aware(row.updated_at),
+        id=getattr(row, prefix + "id"),
+        name=getattr(row, prefix + "name"),
+        email=getattr(row, prefix + "email"),
+        role=Role(getattr(row, prefix + "role")),
+        created_at=_aware(getattr(row, prefix + "created_at")),
+        updated_at=_aware(getattr(row, prefix + "updated_at")),
     )
 
 
 def _dataset(row: Any) -> Dataset:
-    owner = User(
-        id=row.owner_id,
-        name=row.owner_name,
-        email=row.owner_email,
-        role=Role(row.owner_role),
-        created_at=_aware(row.owner_created_at),
-        updated_at=_aware(row.owner_updated_at),
-    )
+    owner = _user(row, prefix="owner_")
     return Dataset(
         id=row.id,
         name=row.name,

@@ -21,6 +21,7 @@ that a REPLACE overtakes (``WatermarkMoved``) starts over on the new table.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
 import os
 import queue
@@ -28,23 +29,31 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 from datagrove import crashpoints
 from datagrove.catalog.appends import AppendCatalog, AuditRow, NewBatch
 from datagrove.catalog.repository import Catalog, columns_to_json, utcnow
 from datagrove.domain import Actor, Dataset
-from datagrove.errors import Conflict, DatagroveError, InvalidCsv, NotFound
+from datagrove.errors import Conflict, DatagroveError, NotFound
 from datagrove.services.access import Action
 from datagrove.services.auth import Authenticator, Credential
 from datagrove.services.datasets import DatasetService
 from datagrove.tables.buffered import after, write_buffered
-from datagrove.tables.csv_ingest import csv_to_parquet
-from datagrove.tables.csv_record import Field, certainly_valid, encode_record, split_record, split_strictly
+from datagrove.tables.csv_record import (
+    Field,
+    certainly_valid,
+    encode_record,
+    split_record,
+    strictly_checked_line,
+)
 from datagrove.tables.store import TableStore, WatermarkMoved
 
 log = logging.getLogger("datagrove.appends")
+T = TypeVar("T")
 
 MAX_GROUP_ROWS = 2000  # rows in one group commit: bounds the transaction and the wait of the last
 STRICT_CHECK_THREADS = 2
@@ -112,7 +121,7 @@ class AppendService:
         self._strict_checks = concurrent.futures.ThreadPoolExecutor(
             STRICT_CHECK_THREADS, thread_name_prefix="append-check"
         )
-        self._fold_wanted = threading.Event()
+        self._wake_folder = threading.Event()
         self._stopping = threading.Event()
         self._node = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._threads: list[threading.Thread] = []
@@ -129,7 +138,7 @@ class AppendService:
     def stop(self) -> None:
         """Answer what is queued, then stop the threads (buffered rows stay buffered, durably)."""
         self._stopping.set()
-        self._fold_wanted.set()
+        self._wake_folder.set()
         self._queue.put(None)
         for thread in self._threads:
             thread.join(timeout=30)
@@ -153,6 +162,7 @@ class AppendService:
         while True:
             first = self._queue.get()
             if first is None:
+                self._refuse_the_rest()
                 return
             group = [first]
             while len(group) < MAX_GROUP_ROWS:
@@ -181,6 +191,16 @@ class AppendService:
                             exc if isinstance(exc, DatagroveError) else DatagroveError("append failed")
                         )
 
+    def _refuse_the_rest(self) -> None:
+        """At shutdown: answer what is still queued (rows back from a strict check, late arrivals)."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None and not item.future.done():
+                item.future.set_exception(Conflict("the server is shutting down; send the row again"))
+
     def _write(self, group: list[_Request]) -> None:
         actors: dict[Credential, Actor | DatagroveError] = {}
         targets: dict[tuple[Credential, str], Dataset | DatagroveError] = {}
@@ -188,21 +208,23 @@ class AppendService:
         for request in group:
             actor = actors.get(request.credential)
             if actor is None:
-                actor = actors[request.credential] = _attempt(self._auth.actor_for, request.credential)
+                actor = actors[request.credential] = _attempt(
+                    functools.partial(self._auth.actor_for, request.credential)
+                )
             if isinstance(actor, DatagroveError):
-                request.future.set_exception(actor)
+                request.future.set_exception(_copy(actor))
                 continue
             request.actor = actor
             key = (request.credential, request.dataset_id)
             dataset = targets.get(key)
             if dataset is None:
                 dataset = targets[key] = _attempt(
-                    lambda a=actor, d=request.dataset_id: self._datasets.get(
-                        actor=a, dataset_id=d, action=Action.EDIT
+                    functools.partial(
+                        self._datasets.get, actor=actor, dataset_id=request.dataset_id, action=Action.EDIT
                     )
                 )
             if isinstance(dataset, DatagroveError):
-                request.future.set_exception(dataset)
+                request.future.set_exception(_copy(dataset))
                 continue
             rows = by_dataset.get(dataset.id)
             if rows is None:
@@ -241,26 +263,9 @@ class AppendService:
         checked, if it converts, else answer the problem."""
         try:
             with self._store.staging_area() as area:
-                if fields is None:
-                    fields = split_strictly(request.values, len(dataset.columns), area)
-                if len(fields) != len(dataset.columns):
-                    names = ", ".join(c.name for c in dataset.columns)
-                    raise InvalidCsv(
-                        f"expected {len(dataset.columns)} values ({names}), found {len(fields)}",
-                        expected=len(dataset.columns),
-                        found=len(fields),
-                    )
-                line = encode_record(fields)
-                source = area / "row.csv"
-                source.write_text(line, encoding="utf-8", errors="surrogatepass")
-                csv_to_parquet(source, area / "row.parquet", dataset.columns, threads=1)
+                line = strictly_checked_line(request.values, fields, dataset.columns, area)
             request.checked = (schema_json, line)
             self._queue.put(request)
-        except InvalidCsv as exc:
-            # The message names "line 1" of a file the client never saw: name the value instead.
-            message = exc.message.removeprefix("line 1, ").removeprefix("line 1: ")
-            details = {key: value for key, value in exc.details.items() if key != "line"}
-            request.future.set_exception(InvalidCsv(message, **details))
         except DatagroveError as exc:
             request.future.set_exception(exc)
         except Exception:
@@ -297,8 +302,8 @@ class AppendService:
 
     def _fold_forever(self) -> None:
         while not self._stopping.is_set():
-            self._fold_wanted.wait(self._fold.interval)
-            self._fold_wanted.clear()
+            self._wake_folder.wait(self._fold.interval)
+            self._wake_folder.clear()
             if self._stopping.is_set():
                 return
             try:
@@ -374,12 +379,17 @@ class AppendService:
         return rows
 
 
-def _attempt(call, *args):  # type: ignore[no-untyped-def]
-    """``call(*args)``, or the ``DatagroveError`` it raised (answered to the requests it concerns)."""
+def _attempt(call: Callable[[], T]) -> T | DatagroveError:
+    """``call()``, or the ``DatagroveError`` it raised (answered to every request it concerns)."""
     try:
-        return call(*args)
+        return call()
     except DatagroveError as exc:
         return exc
+
+
+def _copy(exc: DatagroveError) -> DatagroveError:
+    """A fresh error like ``exc``: each request raises its own, so tracebacks do not pile up on one."""
+    return type(exc)(exc.message, **exc.details)
 
 
 def _audit_rows(groups: list[_DatasetRows]) -> list[AuditRow]:

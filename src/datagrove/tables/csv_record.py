@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from datagrove.errors import BadRequest
+from datagrove.errors import BadRequest, InvalidCsv
 from datagrove.tables.csv_ingest import csv_to_parquet
 from datagrove.tables.types import Column, ColumnType
 
@@ -128,6 +128,33 @@ def split_strictly(values: str, width: int, scratch: Path) -> list[Field]:
         raise BadRequest(f"values must hold exactly one row, not {rows}")
     table = pq.read_table(target)
     return [table.column(index)[0].as_py() for index in range(width)]
+
+
+def strictly_checked_line(
+    values: str, fields: Sequence[Field] | None, columns: Sequence[Column], scratch: Path
+) -> str:
+    """The canonical line of ``values`` after the strict conversion has read it under ``columns``
+    (``fields`` as ``split_record`` gave them; None: read them with ``split_strictly`` too). Raises
+    ``InvalidCsv`` naming the problem as a client sees it: a row of values, not line 1 of a file."""
+    try:
+        if fields is None:
+            fields = split_strictly(values, len(columns), scratch)
+        if len(fields) != len(columns):
+            names = ", ".join(c.name for c in columns)
+            raise InvalidCsv(
+                f"expected {len(columns)} values ({names}), found {len(fields)}",
+                expected=len(columns),
+                found=len(fields),
+            )
+        line = encode_record(fields)
+        source = scratch / "row.csv"
+        source.write_text(line, encoding="utf-8", errors="surrogatepass")
+        csv_to_parquet(source, scratch / "row.parquet", columns, threads=1)
+    except InvalidCsv as exc:
+        message = exc.message.removeprefix("line 1, ").removeprefix("line 1: ")
+        details = {key: value for key, value in exc.details.items() if key != "line"}
+        raise InvalidCsv(message, **details) from None
+    return line
 
 
 def encode_record(fields: Sequence[Field]) -> str:
