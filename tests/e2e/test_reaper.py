@@ -35,6 +35,9 @@ def test_an_idle_execution_is_aborted_and_its_staged_parts_removed(tmp_path):
                 time.sleep(0.2)
             assert state["currentState"] == "ABORTED"
             assert "idle" in state["errorMessage"]
+            # The reaper marks the execution aborted first and removes its files right after.
+            while staged.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
             assert not staged.exists()
             assert client.put(f"/v1/streams/{sid}/executions/{eid}/commit").status_code == 409
     finally:
