@@ -123,6 +123,7 @@ def build_services(settings: Settings) -> Services:
         audit=audit,
         ingest_threads=settings.import_threads,
         ingest_slots=ingest_slots,
+        commit_claim_seconds=settings.commit_claim_seconds,
     )
     streams = StreamService(
         catalog=catalog,
@@ -147,7 +148,6 @@ def build_services(settings: Settings) -> Services:
             size=settings.append_fold_bytes,
             seconds=settings.append_fold_seconds,
             interval=settings.append_fold_interval_seconds,
-            claim_seconds=settings.append_fold_claim_seconds,
         ),
     )
     limits = QueryLimits(
@@ -228,6 +228,7 @@ def _lifespan(services: Services) -> Any:
         reaper = threading.Thread(target=_reap_forever, args=(services, stop), name="reaper", daemon=True)
         reaper.start()
         threading.Thread(target=_warm_up, args=(services,), name="warm-up", daemon=True).start()
+        services.store.clear_read_areas()
         services.appends.start()
         try:
             yield

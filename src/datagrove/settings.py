@@ -84,10 +84,10 @@ class Settings(BaseSettings):
     append_fold_interval_seconds: float = Field(
         1.0, description="How often the buffers of one-row appends are checked for a fold."
     )
-    append_fold_claim_seconds: float = Field(
-        120,
-        description="How long a node's claim to fold a dataset's buffer lasts; another node takes over "
-        "the claim of a node that died once it runs out.",
+    commit_claim_seconds: float = Field(
+        60,
+        description="How long a claim to commit to a dataset's table lasts (commits to one dataset take "
+        "turns across nodes); the claim of a process that died is taken over once it runs out.",
     )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 

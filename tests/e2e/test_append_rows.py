@@ -267,7 +267,7 @@ FOLDING = {
     "DATAGROVE_APPEND_FOLD_ROWS": "50",
     "DATAGROVE_APPEND_FOLD_SECONDS": "2",
     "DATAGROVE_APPEND_FOLD_INTERVAL_SECONDS": "0.2",
-    "DATAGROVE_APPEND_FOLD_CLAIM_SECONDS": "3",  # a killed server's claim runs out quickly
+    "DATAGROVE_COMMIT_CLAIM_SECONDS": "3",  # a claim left by a killed server runs out quickly
 }
 
 
@@ -510,3 +510,68 @@ def test_a_server_killed_at_a_random_moment_of_a_burst_keeps_every_acknowledged_
     assert acknowledged
     assert all(counted[n] == 1 for n in acknowledged)
     assert all(count == 1 for count in counted.values())
+
+
+def test_buffered_rows_go_through_every_schema_change_the_tables_rows_go_through(server: RunningServer):
+    """STRING -> LONG -> STRING: 'abc' does not survive the LONG step, buffered or not."""
+    schema = {"columns": [{"type": "LONG", "name": "n"}, {"type": "STRING", "name": "x"}]}
+    with server.client() as client:
+        dataset_id = new_dataset(client, schema)
+        assert client.put(f"/v1/datasets/{dataset_id}/data", content=b"1,abc\n").status_code == 204
+        assert append(client, dataset_id, "2,abc").status_code == 200
+        for x_type in ("LONG", "STRING"):
+            changed = {"columns": [{"type": "LONG", "name": "n"}, {"type": x_type, "name": "x"}]}
+            assert client.put(f"/v1/datasets/{dataset_id}", json={"schema": changed}).status_code == 200
+        assert rows(client, dataset_id) == [[1, None], [2, None]]
+        assert client.get(f"{DS}/{dataset_id}").json()["rowCount"] == 2
+
+
+# --- commits take turns ---------------------------------------------------------------------------
+
+
+def test_commits_to_one_dataset_take_turns_so_a_replace_never_meets_a_fold_halfway(tmp_path: Path):
+    """In-process, with the real services: while one commit holds a dataset's claim, a fold skips
+    the dataset and a REPLACE waits; both go ahead once the claim is released."""
+    from datagrove.app import build_services
+    from datagrove.domain import UpdateMethod
+    from datagrove.services.auth import Credential
+    from datagrove.services.bootstrap import bootstrap
+    from datagrove.settings import load
+    from datagrove.tables.types import Column, ColumnType
+
+    settings = load(data_dir=tmp_path, bootstrap_token="DDCI" + uuid.uuid4().hex)
+    services = build_services(settings)
+    bootstrap(settings, services.catalog, services.auth)
+    services.appends.start()
+    try:
+        admin = services.auth.actor_for(Credential("developer_token", settings.bootstrap_token or ""))
+        dataset = services.datasets.create(
+            actor=admin, name="turns", description="", columns=[Column("n", ColumnType.LONG)]
+        )
+        credential = Credential("developer_token", settings.bootstrap_token or "")
+        for n in range(3):
+            services.appends.submit(
+                credential=credential, dataset_id=dataset.id, values=str(n), delimiter=","
+            ).result(30)
+        replaced = threading.Event()
+        source = tmp_path / "replace.csv"
+        source.write_text("100\n")
+
+        def replace() -> None:
+            services.datasets.import_csv(
+                actor=admin, dataset_id=dataset.id, csv_path=source, method=UpdateMethod.REPLACE
+            )
+            replaced.set()
+
+        with services.datasets.commit_claim(dataset.id):
+            assert services.appends.fold(dataset.id) == 0  # skipped, not blocked
+            worker = threading.Thread(target=replace)
+            worker.start()
+            time.sleep(0.5)
+            assert not replaced.is_set()  # the REPLACE waits its turn
+        worker.join(30)
+        assert replaced.is_set()
+        assert services.appends.fold(dataset.id) == 0  # the REPLACE discarded what was buffered
+        assert services.datasets.get(actor=admin, dataset_id=dataset.id).row_count == 1
+    finally:
+        services.appends.stop()

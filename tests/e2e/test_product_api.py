@@ -362,18 +362,24 @@ def test_the_stream_execution_push_flow_loads_data(server: RunningServer, editor
 def test_history_aggregate_lists_executions_newest_first(server: RunningServer, editor: Person):
     with editor.client(server) as client:
         stream_id = create_stream(client)["id"]
-        first = client.post(f"{STREAMS}/{stream_id}/executions").json()["executionId"]
+        started = client.post(f"{STREAMS}/{stream_id}/executions")
+        assert started.status_code == 200 and started.json()["status"] == "started"  # the seed's keys
+        first = started.json()["executionId"]
         second = client.post(f"{STREAMS}/{stream_id}/executions").json()["executionId"]
         history = client.get(f"{STREAMS}/{stream_id}/history/aggregate")
         limited = client.get(f"{STREAMS}/{stream_id}/history/aggregate", params={"limit": 1})
     assert history.status_code == 200
     entries = history.json()
     assert [e["executionId"] for e in entries] == [second, first]
-    assert entries[0]["currentState"] == "ACTIVE"
+    assert entries[0]["currentState"] == "ACTIVE" and entries[0]["status"] == "running"
     assert entries[1]["currentState"] == "ERROR"  # superseded by the second one
+    # The seed document's keys (status, then duration or error once it ended) beside Domo's.
+    assert entries[1]["status"] == "failed" and "superseded" in entries[1]["error"]
+    assert entries[1]["duration"] >= 0
     assert set(entries[0]) == {
         "streamId",
         "executionId",
+        "status",
         "currentState",
         "rowsInserted",
         "bytesInserted",

@@ -339,7 +339,8 @@ def test_outliving_the_time_limit_while_streaming_cuts_the_response_off(small, h
                 pass
 
     cut = [e for e in log_events(small, "query answer cut short") if e["dataset"] == hundred]
-    assert any("ran longer than 3 s" in e["message"] for e in cut)
+    # Whichever the server met first: the query's time limit, or a client that took nothing for as long.
+    assert any("ran longer than 3 s" in e["message"] or e["code"] == "client_too_slow" for e in cut)
 
 
 def test_a_client_that_stops_reading_ends_its_query(server: RunningServer):

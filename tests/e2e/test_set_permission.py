@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from tests.e2e.test_sharing import DS, Person, grants, new_dataset, new_person, share
@@ -50,6 +52,18 @@ def test_none_removes_the_grant(server: RunningServer, owner: Person):
         assert ("USER", str(other.id)) not in grants(client, dataset_id)
     with other.client(server) as theirs:
         assert theirs.get(f"{DS}/{dataset_id}").status_code == 404
+
+
+@pytest.mark.parametrize("body", [{}, {"accessLevel": None}, {"access_level": "NONE"}])
+def test_a_missing_level_is_400_and_removes_nothing(server: RunningServer, owner: Person, body: dict):
+    other = new_person(server)
+    with owner.client(server) as client:
+        dataset_id = new_dataset(client)
+        assert put(client, dataset_id, "USER", other.id, "CAN_VIEW").status_code == 200
+        refused = client.put(f"{DS}/{dataset_id}/permissions", json={"type": "USER", "id": other.id, **body})
+        assert refused.status_code == 400, refused.text
+        assert "accessLevel" in refused.json()["message"]
+        assert grants(client, dataset_id)[("USER", str(other.id))] == "CAN_VIEW"
 
 
 def test_a_sharer_may_raise_up_to_its_own_level_but_not_lower(server: RunningServer, owner: Person):
@@ -150,3 +164,27 @@ def test_level_changes_are_in_the_activity_log(server: RunningServer, owner: Per
         "Changed access to DataSet (failed)",
     ]
     assert any("NONE -> CAN_EDIT" in e["additionalComment"] for e in mine)
+
+
+def test_two_owners_lowering_each_other_at_once_leave_one_owner(server: RunningServer, owner: Person):
+    other = new_person(server, role="Editor")
+    with owner.client(server) as client:
+        dataset_id = new_dataset(client)
+        assert put(client, dataset_id, "USER", other.id, "OWNER").status_code == 200
+    for _ in range(5):
+        with owner.client(server) as mine, other.client(server) as theirs:
+            jobs = [(mine, other.id), (theirs, owner.id)]
+            with ThreadPoolExecutor(2) as pool:
+                answers = list(
+                    pool.map(lambda job: put(job[0], dataset_id, "USER", job[1], "CAN_EDIT"), jobs)
+                )
+            assert sorted(a.status_code for a in answers) in ([200, 409], [200, 403], [200, 404]), [
+                a.text for a in answers
+            ]
+            with server.client() as admin:
+                levels = grants(admin, dataset_id)
+            assert list(levels.values()).count("OWNER") == 1
+            # Make both owners again for the next round.
+            with server.client() as admin:
+                for person in (owner, other):
+                    assert put(admin, dataset_id, "USER", person.id, "OWNER").status_code == 200

@@ -32,11 +32,14 @@ async def stream_answer(
     head: bytes,
     tail: Callable[[], bytes],
     buffer_bytes: int,
+    send_timeout: float,
     trace_id: str = "",
 ) -> Response:
     """The response ``head`` + the answer's chunks + ``tail()`` (called once every row is out).
 
-    Raises the answer's error if it fails within the buffer; the answer is closed either way.
+    Raises the answer's error if it fails within the buffer; the answer is closed either way. A
+    client that takes none of the answer for ``send_timeout`` seconds is cut off, so it cannot hold
+    the query's connection, memory and files for as long as it keeps its socket open.
     """
     chunks = iter(answer)
     buffered = [head]
@@ -52,7 +55,7 @@ async def stream_answer(
     except BaseException:
         await run_in_threadpool(answer.close)
         raise
-    return _AnswerResponse(answer, chunks, buffered, tail, trace_id)
+    return _AnswerResponse(answer, chunks, buffered, tail, trace_id, send_timeout)
 
 
 class _AnswerResponse(StreamingResponse):
@@ -65,8 +68,10 @@ class _AnswerResponse(StreamingResponse):
         buffered: list[bytes],
         tail: Callable[[], bytes],
         trace_id: str,
+        send_timeout: float,
     ) -> None:
         super().__init__(content=(), media_type=JSON)
+        self._send_timeout = send_timeout
         self._answer = answer
         self._chunks = chunks
         self._buffered = buffered
@@ -77,9 +82,25 @@ class _AnswerResponse(StreamingResponse):
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         try:
             first, self._buffered = b"".join(self._buffered), []
-            await send({"type": "http.response.body", "body": first, "more_body": True})
+            with anyio.fail_after(self._send_timeout):
+                await send({"type": "http.response.body", "body": first, "more_body": True})
             while (chunk := await run_in_threadpool(next, self._chunks, None)) is not None:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                with anyio.fail_after(self._send_timeout):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except TimeoutError:
+            log.warning(
+                "query answer cut short",
+                extra={
+                    "fields": {
+                        "dataset": self._answer.dataset_id,
+                        "rows": self._answer.rows,
+                        "code": "client_too_slow",
+                        "message": f"the client took none of the answer for {self._send_timeout:g} s",
+                        "toe": self._trace_id,
+                    }
+                },
+            )
+            return  # without the final chunk: the server closes the connection
         except DatagroveError as exc:
             log.warning(
                 "query answer cut short",

@@ -7,7 +7,7 @@ activity log entries that describe them; a fold reads what is buffered after a t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,11 +55,14 @@ class AppendCatalog:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def store_batches(self, batches: Sequence[NewBatch], audit: Sequence[AuditRow]) -> list[int]:
-        """Buffer ``batches`` and write ``audit``, all in one transaction; returns each batch's
-        ``last_seq``. Raises ``KeyError`` naming a dataset that no longer exists (nothing is stored)."""
+    def store_batches(self, batches: Sequence[NewBatch], audit: Sequence[AuditRow]) -> dict[str, int]:
+        """Buffer ``batches`` (one per dataset) and write ``audit``, all in one transaction; returns
+        each dataset's new ``last_seq``. Raises ``KeyError`` naming a dataset that no longer exists
+        (nothing is stored)."""
         now = utcnow()
         numbers: list[int] = []
+        # Rows are locked in dataset order, so two nodes' group commits cannot deadlock on PostgreSQL.
+        batches = sorted(batches, key=lambda batch: batch.dataset_id)
         with self.engine.begin() as db:
             for batch in batches:
                 # The UPDATE takes the row's lock until commit: batches of one dataset commit in
@@ -86,7 +89,7 @@ class AppendCatalog:
                 db.execute(
                     _INSERT_AUDIT, [{**entry.__dict__, "time": now, "outcome": "success"} for entry in audit]
                 )
-        return numbers
+        return {batch.dataset_id: last_seq for batch, last_seq in zip(batches, numbers, strict=True)}
 
     def last_seq(self, dataset_id: str) -> int:
         """The number of the last acknowledged row of the dataset (0 if none)."""
@@ -130,8 +133,9 @@ class AppendCatalog:
         with self.engine.connect() as db:
             return list(db.execute(query).scalars())
 
-    def claim_fold(self, dataset_id: str, *, owner: str, seconds: float) -> bool:
-        """Claim the right to fold the dataset's buffer for ``seconds``; False if another holds it."""
+    def claim_commit(self, dataset_id: str, *, owner: str, seconds: float) -> bool:
+        """Claim the right to commit to the dataset's table for ``seconds``; False while another
+        owner holds an unexpired claim. Raises ``KeyError`` for a dataset that does not exist."""
         now = utcnow()
         s = t.append_state
         with self.engine.begin() as db:
@@ -139,20 +143,40 @@ class AppendCatalog:
                 s.update()
                 .where(
                     s.c.dataset_id == dataset_id,
-                    sa.or_(s.c.fold_owner.is_(None), s.c.fold_owner == owner, s.c.fold_until < now),
+                    sa.or_(s.c.commit_owner.is_(None), s.c.commit_until < now),
                 )
-                .values(fold_owner=owner, fold_until=now + timedelta(seconds=seconds))
+                .values(commit_owner=owner, commit_until=now + timedelta(seconds=seconds))
             )
-        return claimed.rowcount == 1
+            if claimed.rowcount == 1:
+                return True
+            exists = db.execute(sa.select(s.c.dataset_id).where(s.c.dataset_id == dataset_id)).first()
+        if exists is None:
+            raise KeyError(dataset_id)
+        return False
 
-    def release_fold(self, dataset_id: str, *, owner: str) -> None:
+    def release_commit(self, dataset_id: str, *, owner: str) -> None:
         s = t.append_state
         with self.engine.begin() as db:
             db.execute(
                 s.update()
-                .where(s.c.dataset_id == dataset_id, s.c.fold_owner == owner)
-                .values(fold_owner=None, fold_until=None)
+                .where(s.c.dataset_id == dataset_id, s.c.commit_owner == owner)
+                .values(commit_owner=None, commit_until=None)
             )
+
+    def release_claims_of(self, owners: Callable[[str], bool]) -> int:
+        """Release every claim whose owner ``owners`` names (e.g. those of this host's dead
+        processes, at start); returns how many."""
+        s = t.append_state
+        with self.engine.begin() as db:
+            held = list(
+                db.execute(sa.select(s.c.commit_owner).where(s.c.commit_owner.is_not(None))).scalars()
+            )
+            gone = [owner for owner in held if owners(owner)]
+            if gone:
+                db.execute(
+                    s.update().where(s.c.commit_owner.in_(gone)).values(commit_owner=None, commit_until=None)
+                )
+        return len(gone)
 
     def record_snapshot(
         self, dataset_id: str, *, total_rows: int, watermark: int, data_updated_at: datetime

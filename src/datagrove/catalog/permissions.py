@@ -87,17 +87,17 @@ class PermissionCatalog:
             p.c.principal_id == principal_id,
         )
         with self.engine.begin() as db:
-            current = db.execute(sa.select(p.c.access_level).where(key).with_for_update()).scalar()
+            _serialize_grant_changes(db, dataset_id)
+            current = db.execute(sa.select(p.c.access_level).where(key)).scalar()
             if current != (expected.value if expected else None):
                 raise Conflict("the grant changed while it was being set; send the request again")
             if current == AccessLevel.OWNER.value and level is not AccessLevel.OWNER:
-                # Lock every OWNER row: two owners lowering each other at once must not both succeed.
                 owners = db.execute(
-                    sa.select(p.c.principal_id)
-                    .where(p.c.dataset_id == dataset_id, p.c.access_level == AccessLevel.OWNER.value)
-                    .with_for_update()
-                ).all()
-                if len(owners) <= 1:
+                    sa.select(sa.func.count()).where(
+                        p.c.dataset_id == dataset_id, p.c.access_level == AccessLevel.OWNER.value
+                    )
+                ).scalar_one()
+                if owners <= 1:
                     return False
             if level is None:
                 db.execute(p.delete().where(key))
@@ -114,6 +114,7 @@ class PermissionCatalog:
             p.c.principal_id == principal_id,
         )
         with self.engine.begin() as db:
+            _serialize_grant_changes(db, dataset_id)
             level = db.execute(sa.select(p.c.access_level).where(key)).scalar()
             if level == AccessLevel.OWNER.value:
                 owners = db.execute(
@@ -125,6 +126,17 @@ class PermissionCatalog:
                     return False
             db.execute(p.delete().where(key))
         return True
+
+
+def _serialize_grant_changes(db: sa.Connection, dataset_id: str) -> None:
+    """Take the dataset row's write lock first, so that changes to one dataset's grants run one at a
+    time and each sees the others' result: two owners lowering each other at once must not leave
+    the dataset without an OWNER. (A SELECT FOR UPDATE would not do: SQLite ignores it and its
+    transaction only starts at the first write; on PostgreSQL, locking owner rows in different
+    orders deadlocks.)"""
+    db.execute(
+        t.datasets.update().where(t.datasets.c.id == dataset_id).values(updated_at=t.datasets.c.updated_at)
+    )
 
 
 def _grant(row: Any) -> Grant:

@@ -195,10 +195,11 @@ append_state = sa.Table(
     # The watermark of the snapshot whose total ``dg_datasets.row_count`` holds; rows after it are
     # still buffered, which is how a dataset's row count includes them without reading the table.
     sa.Column("folded_seq", sa.BigInteger, nullable=False, server_default="0"),
-    # Who is folding the buffer into the table, and until when the claim holds (a crashed node's
-    # claim runs out).
-    sa.Column("fold_owner", sa.String(64), nullable=True),
-    sa.Column("fold_until", sa.DateTime(timezone=True), nullable=True),
+    # Who is committing to the dataset's table, and until when the claim holds (a crashed node's
+    # claim runs out): folds, REPLACEs, imports and schema changes take turns, so none of them can
+    # decide on a table state that another changes under it (DatasetService.commit_claim).
+    sa.Column("commit_owner", sa.String(128), nullable=True),
+    sa.Column("commit_until", sa.DateTime(timezone=True), nullable=True),
 )
 
 append_batches = sa.Table(

@@ -23,12 +23,9 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import logging
-import os
 import queue
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -46,6 +43,7 @@ from datagrove.tables.buffered import after, write_buffered
 from datagrove.tables.csv_record import (
     Field,
     certainly_valid,
+    check_delimiter,
     encode_record,
     split_record,
     strictly_checked_line,
@@ -76,7 +74,6 @@ class FoldSettings:
     size: int  # ... or this many bytes of CSV
     seconds: float  # ... or the oldest buffered row is this old
     interval: float  # how often the background loop looks
-    claim_seconds: float  # how long a claim to fold a dataset lasts (a dead node's runs out)
 
 
 @dataclass
@@ -84,8 +81,9 @@ class _Request:
     credential: Credential
     dataset_id: str
     values: str
-    delimiter: str
+    delimiter: object  # as the client sent it; checked with the row
     future: concurrent.futures.Future[AppendReceipt]
+    started: bool = False  # its future is running: a cancel of the request no longer reaches it
     actor: Actor | None = None  # once the credential is resolved
     # After a strict check: the schema (as JSON) the row was checked against, and its line.
     checked: tuple[str, str] | None = None
@@ -123,13 +121,16 @@ class AppendService:
         )
         self._wake_folder = threading.Event()
         self._stopping = threading.Event()
-        self._node = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._threads: list[threading.Thread] = []
 
     # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the writer and the fold loop (the server's lifespan calls this)."""
+        """Start the writer and the fold loop (the server's lifespan calls this), after releasing the
+        commit claims that processes of this host left when they died."""
+        released = self._datasets.release_dead_claims()
+        if released:
+            log.info("released commit claims of dead processes", extra={"fields": {"claims": released}})
         for target, name in ((self._write_forever, "append-writer"), (self._fold_forever, "append-fold")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -147,10 +148,11 @@ class AppendService:
     # --- appending ------------------------------------------------------------------------------
 
     def submit(
-        self, *, credential: Credential, dataset_id: str, values: str, delimiter: str
+        self, *, credential: Credential, dataset_id: str, values: str, delimiter: object
     ) -> concurrent.futures.Future[AppendReceipt]:
-        """Queue one row (``values``, fields separated by ``delimiter``) for the dataset. The future
-        resolves once the row is durable, or fails with the error to answer (401, 404, 403, 400...)."""
+        """Queue one row (``values``, fields separated by ``delimiter``, ``,`` if None) for the
+        dataset. The future resolves once the row is durable, or fails with the error to answer
+        (401, 404, 403, 400...)."""
         future: concurrent.futures.Future[AppendReceipt] = concurrent.futures.Future()
         if self._stopping.is_set():
             future.set_exception(Conflict("the server is shutting down; send the row again"))
@@ -185,11 +187,10 @@ class AppendService:
                 )
             except Exception as exc:
                 log.exception("group commit failed", extra={"fields": {"rows": len(group)}})
+                failure = exc if isinstance(exc, DatagroveError) else DatagroveError("append failed")
                 for request in group:
-                    if not request.future.done():
-                        request.future.set_exception(
-                            exc if isinstance(exc, DatagroveError) else DatagroveError("append failed")
-                        )
+                    if request.started and not request.future.done():
+                        request.future.set_exception(_copy(failure))
 
     def _refuse_the_rest(self) -> None:
         """At shutdown: answer what is still queued (rows back from a strict check, late arrivals)."""
@@ -198,7 +199,7 @@ class AppendService:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if item is not None and not item.future.done():
+            if item is not None and (item.started or item.future.set_running_or_notify_cancel()):
                 item.future.set_exception(Conflict("the server is shutting down; send the row again"))
 
     def _write(self, group: list[_Request]) -> None:
@@ -206,6 +207,11 @@ class AppendService:
         targets: dict[tuple[Credential, str], Dataset | DatagroveError] = {}
         by_dataset: dict[str, _DatasetRows] = {}
         for request in group:
+            if not request.started:
+                # A request cancelled while it queued is dropped; one taken from here on is answered.
+                if not request.future.set_running_or_notify_cancel():
+                    continue
+                request.started = True
             actor = actors.get(request.credential)
             if actor is None:
                 actor = actors[request.credential] = _attempt(
@@ -243,7 +249,7 @@ class AppendService:
             if schema_json == rows.schema_json:
                 return line
         try:
-            fields = split_record(request.values, request.delimiter)
+            fields = split_record(request.values, check_delimiter(request.delimiter))
         except DatagroveError as exc:
             request.future.set_exception(exc)
             return None
@@ -291,8 +297,8 @@ class AppendService:
                 groups = [rows for rows in groups if rows.dataset.id != gone.args[0]]
                 continue
             crashpoints.reached(crashpoints.APPEND_STORED)
-            for rows, last_seq in zip(groups, numbers, strict=True):
-                first = last_seq - len(rows.lines) + 1
+            for rows in groups:
+                first = numbers[rows.dataset.id] - len(rows.lines) + 1
                 for offset, request in enumerate(rows.requests):
                     assert request.actor is not None
                     request.future.set_result(AppendReceipt(request.actor, rows.dataset.id, first + offset))
@@ -318,22 +324,29 @@ class AppendService:
             size=self._fold.size,
             older_than=utcnow() - timedelta(seconds=self._fold.seconds),
         )
-        return sum(self.fold(dataset_id) for dataset_id in due)
+        folded = 0
+        for dataset_id in due:
+            try:
+                folded += self.fold(dataset_id)
+            except Exception:  # one dataset's failure must not hold up the others' folds
+                log.exception(
+                    "folding a dataset's append buffer failed", extra={"fields": {"dataset": dataset_id}}
+                )
+        return folded
 
     def fold(self, dataset_id: str) -> int:
         """Fold the dataset's buffered rows into its table as one Parquet file and one snapshot;
-        returns how many rows. Does nothing while another node holds the dataset's fold."""
-        if not self._appends.claim_fold(dataset_id, owner=self._node, seconds=self._fold.claim_seconds):
-            return 0
-        try:
+        returns how many rows. Does nothing while another commit to the dataset holds its claim (the
+        next round folds)."""
+        with self._datasets.commit_claim(dataset_id, wait=False) as claimed:
+            if not claimed:
+                return 0
             for _ in range(FOLD_ATTEMPTS):
                 try:
                     return self._fold_once(dataset_id)
                 except WatermarkMoved:
-                    continue  # a REPLACE or a schema change landed first: fold what is left of it
+                    continue  # a commit of another node whose claim ran out landed first: fold what is left
             return 0
-        finally:
-            self._appends.release_fold(dataset_id, owner=self._node)
 
     def _fold_once(self, dataset_id: str) -> int:
         started = time.monotonic()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -15,6 +18,7 @@ from datagrove.catalog.permissions import PermissionCatalog
 from datagrove.catalog.repository import Catalog, columns_from_json, utcnow
 from datagrove.catalog.streams import StreamCatalog
 from datagrove.domain import AccessLevel, Actor, Dataset, Grant, PrincipalType, Role, UpdateMethod
+from datagrove.errors import Conflict, NotFound
 from datagrove.services.access import AccessControl, Action
 from datagrove.services.audit import AuditLog
 from datagrove.services.policies import PolicyService
@@ -24,6 +28,9 @@ from datagrove.tables.store import TableStore
 from datagrove.tables.types import Column, validate_schema
 
 log = logging.getLogger("datagrove.datasets")
+
+#: This process, as commit claims name their owner: host and process id (and a claim's own suffix).
+PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 
 MAX_PAGE = 50
 
@@ -42,6 +49,7 @@ class DatasetService:
         audit: AuditLog,
         ingest_threads: int,
         ingest_slots: threading.BoundedSemaphore,
+        commit_claim_seconds: float = 60,
     ) -> None:
         self._ingest_slots = ingest_slots
         self._access = access
@@ -53,6 +61,7 @@ class DatasetService:
         self._appends = appends
         self._store = store
         self._ingest_threads = ingest_threads
+        self._commit_claim_seconds = commit_claim_seconds
 
     def create(
         self,
@@ -121,9 +130,18 @@ class DatasetService:
         if "columns" in changes:
             columns = list(changes["columns"])
             validate_schema(columns)
-            if tuple(columns) != dataset.columns:
-                result = self._store.change_schema(dataset_id, dataset.columns, columns)
-                changes = {**changes, "row_count": result.total_rows}
+            with self.commit_claim(dataset_id):
+                current = self._catalog.get_dataset(dataset_id).columns
+                if tuple(columns) != current:
+                    # The buffered one-row appends go into the rewrite too: each row then goes
+                    # through every schema change the table's rows go through, in order.
+                    buffered = self.buffered_rows(dataset_id)
+                    self._store.change_schema(dataset_id, current, columns, buffered=buffered)
+                    self._catalog.update_dataset(dataset_id, columns=columns)
+                    self.record_data_change(dataset_id)
+            changes = {key: value for key, value in changes.items() if key != "columns"} | {
+                "columns": columns
+            }
         updated = self._catalog.update_dataset(dataset_id, **changes)
         self._audit.record(
             actor,
@@ -162,12 +180,13 @@ class DatasetService:
         with self._ingest_slots:
             ingested = csv_to_parquet(csv_path, parquet, dataset.columns, threads=self._ingest_threads)
         replace = method is UpdateMethod.REPLACE
-        self._store.commit_files(
-            dataset_id,
-            [ingested.path],
-            replace=replace,
-            appended_through=self.appended_rows_so_far(dataset_id) if replace else None,
-        )
+        with self.commit_claim(dataset_id):
+            self._store.commit_files(
+                dataset_id,
+                [ingested.path],
+                replace=replace,
+                appended_through=self.appended_rows_so_far(dataset_id) if replace else None,
+            )
         updated = self.record_data_change(dataset_id)
         self._audit.record(
             actor,
@@ -212,6 +231,48 @@ class DatasetService:
                 break
         return self._catalog.get_dataset(dataset_id)
 
+    @contextlib.contextmanager
+    def commit_claim(self, dataset_id: str, *, wait: bool = True) -> Iterator[bool]:
+        """Hold the dataset's commit claim (in the catalog, so across nodes) for the ``with`` block:
+        every commit to a dataset's table (import, stream commit, fold, schema change) takes its turn,
+        so none decides on a table state that another changes under it: a REPLACE reads which
+        appended rows it discards, a fold which rows it adds, a schema change which rows it rewrites.
+        Yields True; with ``wait=False`` yields False at once if another holds the claim.
+
+        A claim runs out after ``commit_claim_seconds``, so one left by a process that died does not
+        block the dataset for longer; the Iceberg commit's own conflict check still stands behind it.
+        """
+        owner = f"{PROCESS}:{uuid.uuid4().hex[:8]}"
+        deadline = time.monotonic() + self._commit_claim_seconds + 5
+        while True:
+            try:
+                claimed = self._appends.claim_commit(
+                    dataset_id, owner=owner, seconds=self._commit_claim_seconds
+                )
+            except KeyError:
+                raise NotFound(f"dataset {dataset_id} does not exist") from None
+            if claimed or not wait:
+                break
+            if time.monotonic() > deadline:
+                raise Conflict(f"another commit to dataset {dataset_id} is taking too long; try again")
+            time.sleep(0.02)
+        try:
+            yield claimed
+        finally:
+            if claimed:
+                self._appends.release_commit(dataset_id, owner=owner)
+
+    def release_dead_claims(self) -> int:
+        """Release the commit claims left by processes of this host that are gone (at start)."""
+        host = socket.gethostname()
+
+        def dead(owner: str) -> bool:
+            owner_host, _, rest = owner.partition(":")
+            pid = rest.partition(":")[0]
+            return owner_host == host and pid.isdigit() and not _alive(int(pid))
+
+        return self._appends.release_claims_of(dead)
+
     def appended_rows_so_far(self, dataset_id: str) -> int:
         """The number of the last one-row append acknowledged so far: a REPLACE commit records it
         as its watermark, so every row acknowledged before the REPLACE is replaced with the rest."""
@@ -238,3 +299,13 @@ class DatasetService:
             row_filter=self._policies.row_filter(actor, dataset),
             buffered=buffered,
         )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True

@@ -385,14 +385,15 @@ class StreamService:
         parts = [p for p in self._streams.parts(execution.id) if p.state is PartState.READY]
         try:
             replace = execution.update_method is UpdateMethod.REPLACE
-            self._store.commit_files(
-                dataset.id,
-                [Path(p.path) for p in parts if p.path],
-                replace=replace,
-                commit_key=execution.commit_key,
-                commit_ns=int(execution.commit_key.split("-")[0]),
-                appended_through=self._datasets.appended_rows_so_far(dataset.id) if replace else None,
-            )
+            with self._datasets.commit_claim(dataset.id):
+                self._store.commit_files(
+                    dataset.id,
+                    [Path(p.path) for p in parts if p.path],
+                    replace=replace,
+                    commit_key=execution.commit_key,
+                    commit_ns=int(execution.commit_key.split("-")[0]),
+                    appended_through=self._datasets.appended_rows_so_far(dataset.id) if replace else None,
+                )
         except DatagroveError as exc:
             if exc.status >= 500:
                 raise  # possibly transient: stays COMMITTING, and a retried commit resumes it

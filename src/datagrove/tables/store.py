@@ -56,6 +56,7 @@ APPENDED_THROUGH_PROPERTY = "datagrove.appended-through"
 NO_LIBRARY_RETRIES = {"commit.retry.num-retries": "0"}
 FILE_LIST_CACHE_SIZE = 256  # snapshots whose data-file list is kept (a few kB each)
 COMMIT_ATTEMPTS = 10
+READS = "reads"  # the staging subdirectory of read_area
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,24 @@ class TableStore:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
+    @contextlib.contextmanager
+    def read_area(self) -> Iterator[Path]:
+        """A private directory for the files one read (a query, an export) needs while it runs,
+        removed afterwards. Unlike ``staging_area`` it is out of reach of the reclaiming of abandoned
+        uploads, which cannot tell a read that runs for hours from a dead one; what a process left
+        here is removed when the next server starts (``clear_read_areas``)."""
+        path = self._staging_dir / READS / uuid.uuid4().hex
+        path.mkdir(parents=True)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def clear_read_areas(self) -> None:
+        """Remove what the reads of a server that ended left behind; for a server starting up only
+        (a CLI command beside a running server must not)."""
+        shutil.rmtree(self._staging_dir / READS, ignore_errors=True)
+
     def execution_dir(self, execution_id: int) -> Path:
         """Where the parts of one stream execution wait, as Parquet, for their commit."""
         path = self._staging_dir / "executions" / str(execution_id)
@@ -146,7 +165,7 @@ class TableStore:
         cutoff = time.time() - idle_seconds
         removed = 0
         for area in self._staging_dir.iterdir():
-            if area.name == "executions" or not area.is_dir():
+            if area.name in ("executions", READS) or not area.is_dir():
                 continue
             newest = max((f.stat().st_mtime for f in area.iterdir()), default=area.stat().st_mtime)
             if newest < cutoff:
@@ -252,18 +271,30 @@ class TableStore:
                     raise
                 time.sleep(0.01 * (attempt + 1))
 
-    def change_schema(self, dataset_id: str, old: Sequence[Column], new: Sequence[Column]) -> CommitResult:
+    def change_schema(
+        self,
+        dataset_id: str,
+        old: Sequence[Column],
+        new: Sequence[Column],
+        buffered: Sequence[BufferedRows] = (),
+    ) -> CommitResult:
         """Give the table schema ``new``, keeping its rows: columns are matched by name; a column
         whose type changes is cast (values that do not convert become null); new columns are null.
 
-        The rewrite of the data and the schema change are one Iceberg commit; a commit that lands
-        first (a fold, an append) makes the rewrite start over on the newer table.
+        The ``buffered`` rows the table does not hold yet are rewritten with it, and the table's
+        watermark moves past them. The rewrite of the data and the schema change are one Iceberg
+        commit; a commit that lands first makes the rewrite start over on the newer table.
         """
         for attempt in range(COMMIT_ATTEMPTS):
             table = self._table_for_commit(dataset_id)
             files = sorted(_local_path(task.file.file_path).as_posix() for task in table.scan().plan_files())
+            pending = after(buffered, _appended_through(table))
             try:
-                self._rewrite_with_schema(table, files, old, new)
+                with self.staging_area() as area:
+                    files += [path.as_posix() for path in write_buffered(pending, old, area)]
+                    self._rewrite_with_schema(
+                        table, files, old, new, appended_through=pending[-1].last_seq if pending else None
+                    )
                 return self._commit_result(dataset_id)
             except CommitFailedException:
                 if attempt == COMMIT_ATTEMPTS - 1:
@@ -272,7 +303,13 @@ class TableStore:
         raise AssertionError("unreachable")
 
     def _rewrite_with_schema(
-        self, table: Table, files: Sequence[str], old: Sequence[Column], new: Sequence[Column]
+        self,
+        table: Table,
+        files: Sequence[str],
+        old: Sequence[Column],
+        new: Sequence[Column],
+        *,
+        appended_through: int | None,
     ) -> None:
         old_by_name = {c.name: c for c in old}
         with self.staging_area() as staging:
@@ -292,6 +329,8 @@ class TableStore:
                 rewritten.append(placed.as_uri())
             try:
                 with table.transaction() as tx:
+                    if appended_through is not None:
+                        tx.set_properties({APPENDED_THROUGH_PROPERTY: str(appended_through)})
                     with tx.update_schema() as update:
                         for column in old:
                             if column.name not in {c.name for c in new} or _type_changed(column, new):
@@ -300,17 +339,14 @@ class TableStore:
                             previous = old_by_name.get(column.name)
                             if previous is None or previous.type != column.type:
                                 update.add_column(column.name, column.type.iceberg)
-                    if files:
+                    if table.current_snapshot() is not None:
                         tx.delete(AlwaysTrue())
+                    if rewritten:
                         tx.add_files(rewritten, check_duplicate_files=False)
             except BaseException:
                 for uri in rewritten:
                     _local_path(uri).unlink(missing_ok=True)
                 raise
-
-    def total_rows(self, dataset_id: str) -> int:
-        """Rows in the table's current snapshot (from its metadata, without reading data)."""
-        return self._commit_result(dataset_id).total_rows
 
     def table_state(self, dataset_id: str) -> CommitResult:
         """The current snapshot's row total and watermark (from metadata, without reading data)."""
@@ -404,7 +440,7 @@ class TableStore:
         snapshot = self.snapshot(dataset_id)
         # The buffered rows' files must live as long as the query: closing it removes them.
         cleanup = contextlib.ExitStack()
-        area = cleanup.enter_context(self.staging_area())
+        area = cleanup.enter_context(self.read_area())
         try:
             files = [*snapshot.files, *self._buffered_files(snapshot, buffered, columns, area)]
             rows = stream_query(
@@ -434,7 +470,7 @@ class TableStore:
         snapshot = self.snapshot(dataset_id)
         # The buffered rows' files must outlive this call: the generator below owns their directory.
         cleanup = contextlib.ExitStack()
-        area = cleanup.enter_context(self.staging_area())
+        area = cleanup.enter_context(self.read_area())
         try:
             files = [*snapshot.files, *self._buffered_files(snapshot, buffered, columns, area)]
         except BaseException:

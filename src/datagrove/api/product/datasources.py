@@ -230,7 +230,9 @@ async def set_permission(
     body = await json_object(request)
     kind = principal_type(body.get("type"), "type")
     raw_level = body.get("accessLevel")
-    level = None if str(raw_level).upper() == "NONE" else access_level(raw_level, "accessLevel")
+    # Only the word NONE removes a grant: a missing or null level is a mistake, not a revoke.
+    removing = isinstance(raw_level, str) and raw_level.strip().upper() == "NONE"
+    level = None if removing else access_level(raw_level, "accessLevel")
     grants = await run_in_threadpool(
         request.app.state.services.sharing.set_level,
         actor=actor,

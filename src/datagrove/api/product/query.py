@@ -51,5 +51,6 @@ async def execute(dataset_id: str, request: Request, actor: Actor = Depends(curr
         head=head,
         tail=tail,
         buffer_bytes=request.app.state.settings.query_buffer_bytes,
+        send_timeout=request.app.state.settings.query_timeout_seconds,
         trace_id=getattr(request.state, "trace_id", ""),
     )

@@ -146,11 +146,23 @@ def execution(e: Execution, *, started_by: int | None = None) -> dict[str, Any]:
     }
 
 
+# The seed document's execution statuses, beside Domo's real ``currentState``.
+SEED_STATUS = {
+    ExecutionState.ACTIVE: "running",
+    ExecutionState.COMMITTING: "running",
+    ExecutionState.SUCCESS: "completed",
+    ExecutionState.ERROR: "failed",
+    ExecutionState.ABORTED: "failed",
+}
+
+
 def aggregate(e: Execution) -> dict[str, Any]:
-    """One history entry: the keys of Domo's captured example (product-api.md §2.5)."""
-    return {
+    """One history entry: the seed document's ``executionId``, ``status`` and ``duration`` (seconds,
+    once ended) or ``error``, beside the keys of Domo's captured example (product-api.md §2.5)."""
+    entry: dict[str, Any] = {
         "streamId": e.stream_id,
         "executionId": e.id,
+        "status": SEED_STATUS[e.state],
         "currentState": STATE[e.state],
         "rowsInserted": e.rows,
         "bytesInserted": e.bytes,
@@ -159,6 +171,11 @@ def aggregate(e: Execution) -> dict[str, Any]:
         "updateMethod": e.update_method.value,
         "peakMemoryUsedBytes": None,
     }
+    if e.ended_at is not None:
+        entry["duration"] = round((e.ended_at - e.created_at).total_seconds(), 3)
+    if e.error and e.state in (ExecutionState.ERROR, ExecutionState.ABORTED):
+        entry["error"] = e.error
+    return entry
 
 
 def summary(view: StreamView, *, status: str = "active") -> dict[str, Any]:
@@ -415,7 +432,8 @@ async def create_execution(
         stream_id=stream_id,
         update_method=update_method(body.get("updateMethod")),
     )
-    return json_response(execution(created, started_by=actor.user.id))
+    # The seed document's {"executionId", "status": "started"} beside Domo's execution object.
+    return json_response({**execution(created, started_by=actor.user.id), "status": "started"})
 
 
 @router.get("/{stream_id}/executions/{execution_id}")

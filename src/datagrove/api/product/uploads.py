@@ -35,7 +35,6 @@ from datagrove.domain import Actor, UpdateMethod
 from datagrove.errors import BadRequest
 from datagrove.services.auth import Credential
 from datagrove.services.uploads import Upload
-from datagrove.tables.csv_record import check_delimiter
 
 router = APIRouter(prefix="/api/data/v3/datasources")
 
@@ -82,7 +81,7 @@ async def append_row(
             credential=credential,
             dataset_id=dataset_id,
             values=values,
-            delimiter=check_delimiter(body.get("delimiter")),
+            delimiter=body.get("delimiter"),
         )
     )
     request.state.actor = receipt.actor

@@ -160,5 +160,6 @@ async def query_dataset(dataset_id: str, request: Request, actor: Actor = Depend
         head=render.query_columns_head(answer),
         tail=functools.partial(render.query_columns_tail, answer),
         buffer_bytes=request.app.state.settings.query_buffer_bytes,
+        send_timeout=request.app.state.settings.query_timeout_seconds,
         trace_id=getattr(request.state, "trace_id", ""),
     )

@@ -1,4 +1,5 @@
-"""The one-row append's durable buffer: per-dataset row numbering and the buffered batches.
+"""The one-row append's durable buffer (per-dataset row numbering, the buffered batches) and the
+per-dataset commit claim.
 
 Revision ID: 0005
 Revises: 0004
@@ -21,8 +22,8 @@ def upgrade() -> None:
         ),
         sa.Column("last_seq", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("folded_seq", sa.BigInteger, nullable=False, server_default="0"),
-        sa.Column("fold_owner", sa.String(64), nullable=True),
-        sa.Column("fold_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("commit_owner", sa.String(128), nullable=True),
+        sa.Column("commit_until", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_table(
         "dg_append_batches",
