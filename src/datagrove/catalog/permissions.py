@@ -50,12 +50,7 @@ class PermissionCatalog:
     @staticmethod
     def _replace(db: sa.Connection, grant: Grant, granted_by: int | None) -> None:
         p = t.dataset_permissions
-        key = sa.and_(
-            p.c.dataset_id == grant.dataset_id,
-            p.c.principal_type == grant.principal_type.value,
-            p.c.principal_id == grant.principal_id,
-        )
-        db.execute(p.delete().where(key))
+        db.execute(p.delete().where(_grant_key(grant.dataset_id, grant.principal_type, grant.principal_id)))
         db.execute(
             p.insert().values(
                 dataset_id=grant.dataset_id,
@@ -81,24 +76,18 @@ class PermissionCatalog:
         transaction. Refuses (returns False) to take OWNER from the last OWNER; raises Conflict when
         the grant changed after ``expected`` was read, since the caller's decision rested on it."""
         p = t.dataset_permissions
-        key = sa.and_(
-            p.c.dataset_id == dataset_id,
-            p.c.principal_type == principal_type.value,
-            p.c.principal_id == principal_id,
-        )
+        key = _grant_key(dataset_id, principal_type, principal_id)
         with self.engine.begin() as db:
             _serialize_grant_changes(db, dataset_id)
             current = db.execute(sa.select(p.c.access_level).where(key)).scalar()
             if current != (expected.value if expected else None):
                 raise Conflict("the grant changed while it was being set; send the request again")
-            if current == AccessLevel.OWNER.value and level is not AccessLevel.OWNER:
-                owners = db.execute(
-                    sa.select(sa.func.count()).where(
-                        p.c.dataset_id == dataset_id, p.c.access_level == AccessLevel.OWNER.value
-                    )
-                ).scalar_one()
-                if owners <= 1:
-                    return False
+            if (
+                current == AccessLevel.OWNER.value
+                and level is not AccessLevel.OWNER
+                and _owners(db, dataset_id) <= 1
+            ):
+                return False
             if level is None:
                 db.execute(p.delete().where(key))
             else:
@@ -108,24 +97,31 @@ class PermissionCatalog:
     def revoke(self, dataset_id: str, principal_type: PrincipalType, principal_id: int) -> bool:
         """Remove the principal's grant; refuses (returns False) to remove the last OWNER."""
         p = t.dataset_permissions
-        key = sa.and_(
-            p.c.dataset_id == dataset_id,
-            p.c.principal_type == principal_type.value,
-            p.c.principal_id == principal_id,
-        )
+        key = _grant_key(dataset_id, principal_type, principal_id)
         with self.engine.begin() as db:
             _serialize_grant_changes(db, dataset_id)
             level = db.execute(sa.select(p.c.access_level).where(key)).scalar()
-            if level == AccessLevel.OWNER.value:
-                owners = db.execute(
-                    sa.select(sa.func.count()).where(
-                        p.c.dataset_id == dataset_id, p.c.access_level == AccessLevel.OWNER.value
-                    )
-                ).scalar_one()
-                if owners <= 1:
-                    return False
+            if level == AccessLevel.OWNER.value and _owners(db, dataset_id) <= 1:
+                return False
             db.execute(p.delete().where(key))
         return True
+
+
+def _grant_key(dataset_id: str, principal_type: PrincipalType, principal_id: int) -> Any:
+    p = t.dataset_permissions
+    return sa.and_(
+        p.c.dataset_id == dataset_id,
+        p.c.principal_type == principal_type.value,
+        p.c.principal_id == principal_id,
+    )
+
+
+def _owners(db: sa.Connection, dataset_id: str) -> int:
+    p = t.dataset_permissions
+    query = sa.select(sa.func.count()).where(
+        p.c.dataset_id == dataset_id, p.c.access_level == AccessLevel.OWNER.value
+    )
+    return int(db.execute(query).scalar_one())
 
 
 def _serialize_grant_changes(db: sa.Connection, dataset_id: str) -> None:
