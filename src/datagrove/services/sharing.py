@@ -131,12 +131,8 @@ class SharingService:
         who = f"{principal_type.value} {principal_id}"
         try:
             self._access.require(actor, Action.REVOKE, dataset)
-            held = {
-                g.level
-                for g in self._permissions.grants(dataset.id)
-                if g.principal_type is principal_type and g.principal_id == principal_id
-            }
-            if not held:
+            held = self._held(dataset.id, principal_type, principal_id)
+            if held is None:
                 raise NotFound(f"{who} has no grant on dataset {dataset.id}")
             if not self._permissions.revoke(dataset.id, principal_type, principal_id):
                 raise Conflict(
@@ -152,7 +148,18 @@ class SharingService:
             object_type="DATASET",
             object_id=dataset.id,
             object_name=dataset.name,
-            detail=f"{who} ({self._name(principal_type, principal_id)}): was {held.pop().value}",
+            detail=f"{who} ({self._name(principal_type, principal_id)}): was {held.value}",
+        )
+
+    def _held(self, dataset_id: str, principal_type: PrincipalType, principal_id: int) -> AccessLevel | None:
+        """The level the principal's own grant gives it on the dataset (None: no grant)."""
+        return next(
+            (
+                g.level
+                for g in self._permissions.grants(dataset_id)
+                if g.principal_type is principal_type and g.principal_id == principal_id
+            ),
+            None,
         )
 
     def set_level(
@@ -170,14 +177,7 @@ class SharingService:
         who = f"{principal_type.value} {principal_id}"
         try:
             self._access.require(actor, Action.SHARE, dataset)  # every change needs at least CAN_SHARE
-            held = next(
-                (
-                    g.level
-                    for g in self._permissions.grants(dataset.id)
-                    if g.principal_type is principal_type and g.principal_id == principal_id
-                ),
-                None,
-            )
+            held = self._held(dataset.id, principal_type, principal_id)
             if held is None and level is not None:
                 self._existing(ShareEntry(principal_type, principal_id, level))
             decision = self._access.can_change(actor, dataset, held, level)
