@@ -89,6 +89,43 @@ class Settings(BaseSettings):
         description="How long a claim to commit to a dataset's table lasts (commits to one dataset take "
         "turns across nodes); the claim of a process that died is taken over once it runs out.",
     )
+    secret_key: str | None = Field(
+        None,
+        description="Key (base64 of 32 bytes) sealing account credentials and connector secrets; default: "
+        "the file secret.key in the data directory, created 0600 on first start. Every node needs the same.",
+    )
+    connector_runs: int = Field(2, description="Connector runs one server process executes at once.")
+    connector_batch_rows: int = Field(
+        65_536, description="Rows a connector reads per batch (a run's memory is bounded by it)."
+    )
+    connector_file_rows: int = Field(
+        2_000_000, description="Rows per Parquet file a connector run writes before starting the next."
+    )
+    connector_allowed_hosts: str = Field(
+        "",
+        description="Comma-separated hosts, addresses or CIDR ranges connectors may reach although they "
+        "are private, loopback or link-local (e.g. 127.0.0.1,10.0.0.0/8); public addresses are always allowed.",
+    )
+    connector_local_dirs: str = Field(
+        "", description="Comma-separated directories file connectors may read from (none by default)."
+    )
+    connector_retries: int = Field(
+        3, description="Times a run that failed transiently (or whose server died) is retried."
+    )
+    connector_retry_backoff_seconds: float = Field(
+        30, description="Wait before the first retry of a run; doubles with each further retry."
+    )
+    connector_heartbeat_seconds: float = Field(
+        5,
+        description="How often a running connector run records that it is alive; one silent for four "
+        "times this is taken for dead, marked failed and retried.",
+    )
+    scheduler_interval_seconds: float = Field(1.0, description="How often due schedules are looked for.")
+    scheduler_clock_file: Path | None = Field(
+        None,
+        description="For tests and rehearsals: a file holding the ISO-8601 time the scheduler takes as "
+        "now (the real clock when unset).",
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property

@@ -76,6 +76,15 @@ streams = sa.Table(
     sa.Column("dataset_description", sa.Text, nullable=True),
     sa.Column("dataset_owner_id", sa.BigInteger, nullable=True),
     sa.Column("dataset_deleted_at", sa.DateTime(timezone=True), nullable=True),
+    # A connector stream's settings (migration 0006); provider_key NULL: a push (API) stream.
+    sa.Column("provider_key", sa.String(128), nullable=True),
+    sa.Column("transport", sa.Text, nullable=True),
+    sa.Column("account_id", sa.BigInteger, nullable=True),
+    sa.Column("configuration", sa.Text, nullable=True),
+    sa.Column("run_as_id", sa.BigInteger, nullable=True),
+    sa.Column("schedule", sa.Text, nullable=True),
+    sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("connector_state", sa.Text, nullable=True),
 )
 
 executions = sa.Table(
@@ -94,6 +103,18 @@ executions = sa.Table(
     sa.Column("rows", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("bytes", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("error", sa.Text, nullable=True),
+    # Connector runs (migration 0006).
+    sa.Column("run_type", sa.String(16), nullable=False, server_default="MANUAL"),
+    sa.Column("started_by", sa.BigInteger, nullable=True),
+    sa.Column("connector_run", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("runner", sa.String(128), nullable=True),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("not_before", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("retry_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("retry_of", sa.BigInteger, nullable=True),
+    sa.Column("scheduled_for", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("error_category", sa.String(32), nullable=True),
+    sa.Column("error_code", sa.String(64), nullable=True),
 )
 
 parts = sa.Table(
@@ -213,4 +234,39 @@ append_batches = sa.Table(
     sa.Column("schema_json", sa.Text, nullable=False),  # the columns the rows were checked against
     sa.Column("csv", sa.Text, nullable=False),  # canonical CSV lines (tables/csv_record.py)
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+accounts = sa.Table(
+    "dg_accounts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(128), nullable=False),
+    sa.Column("owner_id", sa.BigInteger, sa.ForeignKey("dg_users.id"), nullable=False),
+    sa.Column("valid", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("credentials", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("modified_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+account_grants = sa.Table(
+    "dg_account_grants",
+    metadata,
+    sa.Column(
+        "account_id", sa.BigInteger, sa.ForeignKey("dg_accounts.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("principal_type", sa.String(8), primary_key=True),
+    sa.Column("principal_id", sa.BigInteger, primary_key=True),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+schedule_occurrences = sa.Table(
+    "dg_schedule_occurrences",
+    metadata,
+    sa.Column("stream_id", sa.BigInteger, primary_key=True),
+    sa.Column("due_at", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("execution_id", sa.BigInteger, nullable=True),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("claimed_by", sa.String(128), nullable=False),
 )
