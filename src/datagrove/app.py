@@ -23,11 +23,13 @@ from datagrove.api import errors
 from datagrove.api.append_lane import AppendLane
 from datagrove.api.health import router as health_router
 from datagrove.api.product.accesstokens import router as product_tokens_router
+from datagrove.api.product.accounts import router as product_accounts_router
 from datagrove.api.product.datasources import router as product_datasources_router
 from datagrove.api.product.datasources_v2 import router as product_datasources_v2_router
 from datagrove.api.product.query import router as product_query_router
 from datagrove.api.product.streams import router as product_streams_router
 from datagrove.api.product.uploads import router as product_uploads_router
+from datagrove.api.public_v1.accounts import router as accounts_router
 from datagrove.api.public_v1.audit import router as audit_router
 from datagrove.api.public_v1.datasets import router as datasets_router
 from datagrove.api.public_v1.groups import router as groups_router
@@ -35,6 +37,7 @@ from datagrove.api.public_v1.oauth import router as oauth_router
 from datagrove.api.public_v1.policies import router as policies_router
 from datagrove.api.public_v1.streams import router as streams_router
 from datagrove.api.public_v1.users import router as users_router
+from datagrove.catalog.accounts import AccountCatalog
 from datagrove.catalog.appends import AppendCatalog
 from datagrove.catalog.audit import AuditCatalog
 from datagrove.catalog.database import make_engine, migrate
@@ -43,7 +46,9 @@ from datagrove.catalog.permissions import PermissionCatalog
 from datagrove.catalog.policies import PolicyCatalog
 from datagrove.catalog.repository import Catalog
 from datagrove.catalog.streams import StreamCatalog
+from datagrove.crypto import SecretBox
 from datagrove.services.access import AccessControl
+from datagrove.services.accounts import AccountService
 from datagrove.services.appends import AppendService, FoldSettings
 from datagrove.services.audit import AuditLog
 from datagrove.services.auth import Authenticator
@@ -79,6 +84,8 @@ class Services:
     people: PeopleService
     sharing: SharingService
     uploads: UploadService
+    secret_box: SecretBox
+    accounts: AccountService
 
 
 def build_services(settings: Settings) -> Services:
@@ -157,6 +164,8 @@ def build_services(settings: Settings) -> Services:
         memory_limit=settings.query_memory_limit,
     )
     query = QueryService(datasets=datasets, store=store, policies=policies, audit=audit, limits=limits)
+    # The key sealing credentials: a setting, or a 0600 file in the data directory (never the catalog).
+    secret_box = SecretBox.from_setting_or_file(settings.secret_key, settings.data_dir)
     return Services(
         settings=settings,
         catalog=catalog,
@@ -175,6 +184,15 @@ def build_services(settings: Settings) -> Services:
             catalog=catalog, permissions=permissions, access=access, audit=audit, groups=PeopleCatalog(engine)
         ),
         uploads=UploadService(datasets=datasets, streams=streams, stream_catalog=stream_catalog),
+        secret_box=secret_box,
+        accounts=AccountService(
+            catalog=catalog,
+            accounts=AccountCatalog(engine),
+            access=access,
+            audit=audit,
+            box=secret_box,
+            groups=PeopleCatalog(engine),
+        ),
     )
 
 
@@ -210,10 +228,12 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         groups_router,
         policies_router,
         audit_router,
+        accounts_router,
         product_datasources_v2_router,
         product_query_router,
         product_streams_router,
         product_tokens_router,
+        product_accounts_router,
     ):
         app.include_router(router)
     app.add_middleware(AppendLane)

@@ -252,3 +252,28 @@ class Policy:
     virtual_users: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Account:
+    """Where a connector's credentials live. This record never holds their values: only the names
+    of the stored credentials (``credential_keys``), which the API shows with masked values."""
+
+    id: int
+    name: str
+    type: str
+    owner_id: int
+    valid: bool
+    credential_keys: tuple[str, ...]
+    created_at: datetime
+    modified_at: datetime
+
+
+@dataclass(frozen=True)
+class AccountGrant:
+    """A principal's level on an account: CAN_VIEW (see and use it) or CAN_EDIT (also change it)."""
+
+    account_id: int
+    principal_type: PrincipalType
+    principal_id: int
+    level: AccessLevel
