@@ -53,6 +53,7 @@ class Action(enum.StrEnum):
     # Accounts: creating and listing them, and (with ``decide_account``) one account. USE is
     # naming it in a connector stream, the run engine acting as the stream's run-as user.
     CREATE_ACCOUNT = "create_account"
+    CREATE_ACCOUNT_FOR_OTHERS = "create_account_for_others"  # naming another user as its owner
     LIST_ACCOUNTS = "list_accounts"
     USE = "use"
 
@@ -67,6 +68,7 @@ SCOPE_OF = {
     Action.MANAGE_OWN_TOKENS: "user",
     Action.MANAGE_ANY_TOKENS: "user",
     Action.CREATE_ACCOUNT: "account",
+    Action.CREATE_ACCOUNT_FOR_OTHERS: "account",
     Action.LIST_ACCOUNTS: "account",
 }
 
@@ -88,7 +90,13 @@ ACCOUNT_LEVEL_NEEDED = {
 }
 ACCOUNT_ACTIONS = frozenset({Action.VIEW, Action.USE, Action.EDIT, Action.SHARE, Action.DELETE})
 ADMIN_ONLY = frozenset(
-    {Action.MANAGE_USERS, Action.MANAGE_GROUPS, Action.READ_AUDIT, Action.MANAGE_ANY_TOKENS}
+    {
+        Action.MANAGE_USERS,
+        Action.MANAGE_GROUPS,
+        Action.READ_AUDIT,
+        Action.MANAGE_ANY_TOKENS,
+        Action.CREATE_ACCOUNT_FOR_OTHERS,
+    }
 )
 
 

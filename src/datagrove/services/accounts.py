@@ -167,8 +167,15 @@ class AccountService:
         type: str,
         credentials: Mapping[str, str | None],
         valid: bool = True,
+        owner_id: int | None = None,
     ) -> Account:
+        """A new account owned by the actor, or by ``owner_id`` (admins only: the CLI's operator)."""
         self._access.require(actor, Action.CREATE_ACCOUNT)
+        if owner_id is None:
+            owner_id = actor.user.id
+        elif owner_id != actor.user.id:
+            self._access.require(actor, Action.CREATE_ACCOUNT_FOR_OTHERS)
+            self._catalog.get_user(owner_id)  # 404 naming the user
         name, type = _clean(name, "name", 255), _clean(type, "type", 128)
         values = {key: value for key, value in credentials.items() if value is not None}
         masked = sorted(key for key, value in values.items() if value == MASK)
@@ -179,7 +186,7 @@ class AccountService:
         stored = self._accounts.create(
             name=name,
             type=type,
-            owner_id=actor.user.id,
+            owner_id=owner_id,
             valid=valid,
             seal=lambda account_id: self._seal(account_id, values),
         )
@@ -289,7 +296,8 @@ class AccountService:
             ),
             None,
         )
-        if held is None or held.rank < level.rank:
+        is_owner = principal_type is PrincipalType.USER and principal_id == stored.owner_id
+        if not is_owner and (held is None or held.rank < level.rank):  # the owner needs no grant
             self._accounts.grant(AccountGrant(stored.id, principal_type, principal_id, level))
             self._audit.record(
                 actor,
