@@ -81,7 +81,7 @@ def wait_for(
 def rows(client: httpx.Client, dataset_id: str, sql: str = "SELECT * FROM table") -> list[dict[str, Any]]:
     answer = client.post(f"/api/query/v1/execute/{dataset_id}", json={"sql": sql})
     assert answer.status_code == 200, answer.text
-    return answer.json()["rows"]
+    return answer.json()
 
 
 def history(client: httpx.Client, stream_id: int) -> list[dict[str, Any]]:

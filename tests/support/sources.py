@@ -134,6 +134,8 @@ def postgres_source() -> Iterator[Database]:
             db.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
             db.execute(sa.text(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}'"))
             db.execute(sa.text(f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{role}"'))
+            # The connector's queries name tables without a schema, as a user's would.
+            db.execute(sa.text(f'ALTER ROLE "{role}" SET search_path = "{schema}"'))
     except sa.exc.OperationalError as exc:
         admin.dispose()
         _unreachable("PostgreSQL", exc)
