@@ -327,10 +327,24 @@ def test_the_connector_describes_itself():
     assert [(item.name, item.required) for item in connector.config_items] == [("query", True)]
 
 
-def test_the_connector_needs_a_query():
-    with pytest.raises(BadRequest, match="'query'"):
-        DatasetSqlConnector().check({"query": "  "}, network=None)  # type: ignore[arg-type]
-    DatasetSqlConnector().check({"query": "SELECT 1"}, network=None)  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("query", "error", "says"),
+    [
+        ("  ", BadRequest, "the connector's configuration needs 'query'"),
+        ("SELEC 1", InvalidSql, "could not parse the query"),
+        ("SELECT * FROM read_csv('/etc/passwd')", InvalidSql, "read_csv() is not allowed"),
+        ("SELECT 1", BadRequest, "the query reads no dataset"),
+    ],
+)
+def test_the_connector_checks_its_query_when_the_stream_is_made(query, error, says):
+    with pytest.raises(error) as caught:
+        DatasetSqlConnector().check({"query": query}, network=None)  # type: ignore[arg-type]
+    assert says in caught.value.message
+
+
+def test_a_query_naming_datasets_passes_the_check_whether_or_not_they_exist_yet():
+    query = f'SELECT * FROM "{uuid.uuid4()}" a JOIN `{uuid.uuid4()}` b USING (id)'
+    DatasetSqlConnector().check({"query": query}, network=None)  # type: ignore[arg-type]
 
 
 def test_the_connector_materialises_the_query_as_the_owner_in_batches_of_at_most_batch_rows(world):
