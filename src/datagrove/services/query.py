@@ -18,7 +18,7 @@ from datagrove.services.policies import PolicyService
 from datagrove.tables.json_rows import RowForm
 from datagrove.tables.json_stream import JsonRows
 from datagrove.tables.sandbox import QueryLimits
-from datagrove.tables.sql_translate import table_names, translate, translate_over
+from datagrove.tables.sql_translate import NO_DATASET, table_names, translate, translate_over
 from datagrove.tables.store import TableStore, ViewSource
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ class QueryService:
         """
         names = table_names(sql)
         if not names:
-            raise BadRequest('the query reads no dataset; name each by its id, e.g. FROM "<dataset id>"')
+            raise BadRequest(NO_DATASET)
         datasets = [self._datasets.get(actor=actor, dataset_id=name, action=Action.VIEW) for name in names]
         translated = translate_over(
             sql, views={name: dataset.id for name, dataset in zip(names, datasets, strict=True)}
