@@ -392,6 +392,7 @@ def test_history_aggregate_lists_executions_newest_first(server: RunningServer, 
         "startedAt",
         "endedAt",
         "updateMethod",
+        "runType",
         "peakMemoryUsedBytes",
     }
     assert [e["executionId"] for e in limited.json()] == [second]
