@@ -261,7 +261,11 @@ def test_creating_a_connector_stream_makes_a_dataset_named_by_its_data_source(
     with editor.client(server) as client:
         stream = create_stream(
             client,
-            transport={"type": "CONNECTOR", "description": "com.datagrove.connector.dataset-sql", "version": "1"},
+            transport={
+                "type": "CONNECTOR",
+                "description": "com.datagrove.connector.dataset-sql",
+                "version": "1",
+            },
             configuration=[
                 {
                     "name": "query",
