@@ -10,6 +10,7 @@ admin's ``secret`` is not shared at all.
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -451,3 +452,24 @@ def test_a_result_with_two_columns_of_one_name_is_refused(world):
 def test_the_connector_needs_the_run_engines_dataset_reader(world):
     with pytest.raises(SourceError, match="dataset reader"):
         DatasetSqlConnector().open(context(world, "SELECT 1", datasets=None))
+
+
+def test_a_dataflow_has_its_own_time_limit_in_place_of_the_querys(world):
+    services = world.services
+    hurried = QueryService(
+        datasets=services.datasets,
+        store=services.store,
+        policies=services.policies,
+        audit=services.audit,
+        limits=QueryLimits(timeout_seconds=1, max_rows=10, threads=1, memory_limit="1GB"),
+    )
+    endless = f'SELECT a.n FROM "{world.big.id}" a, "{world.big.id}" b'
+    started = time.monotonic()
+    reader = hurried.open_batches(actor=world.owner, sql=endless, timeout_seconds=2.5)
+    with pytest.raises(pa.ArrowInvalid, match="longer than 2.5 s"):
+        try:
+            for _ in reader:
+                pass
+        finally:
+            reader.close()
+    assert time.monotonic() - started >= 2.4  # the query's own 1 s limit did not apply
