@@ -165,14 +165,12 @@ class PostgresqlSource:
         return self._tracker.state()
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            if self._rows is not None and not self._rows.finished:
-                # Left early (cancelled, or an error): closing the socket ends the COPY on the
-                # server; psycopg's own way reads the rest of the rows first.
-                self._rows.closed = True
-                self._stack.pop_all()
+        if self._rows is not None and not self._rows.finished:
+            # Left early (cancelled, or an error): closing the connection first ends the COPY on
+            # the server at once; psycopg's own way would read every remaining row.
+            with contextlib.suppress(Exception):
                 self._conn.close()
-                return
+        with contextlib.suppress(Exception):
             self._stack.close()
 
     @contextlib.contextmanager
