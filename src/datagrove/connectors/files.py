@@ -256,7 +256,7 @@ class CsvSource(_FileSource):
                 ),
             )
         except pa.ArrowInvalid as exc:
-            raise SourceError(f"the file is not valid CSV: {exc}") from None
+            raise SourceError(f"the file could not be read as CSV: {exc}") from None
         schema = self._reader.schema
         self._schema = pa.schema(
             [pa.field(f.name, pa.timestamp("us")) if f.name in self._datetimes else f for f in schema]
@@ -275,7 +275,7 @@ class CsvSource(_FileSource):
             except StopIteration:
                 return
             except pa.ArrowInvalid as exc:
-                raise SourceError(f"the file is not valid CSV: {exc}") from None
+                raise SourceError(f"the file could not be read as CSV: {exc}") from None
             if self._datetimes:
                 batch = records.parse_datetimes(batch, self._datetimes)
             yield batch
