@@ -199,11 +199,12 @@ def _copy_statement(
     outputs = []
     for column in description:
         ref = sql.SQL("q.{}").format(sql.Identifier(column.name))
-        if column.type_code == _NUMERIC:
+        if column.type_code == _NUMERIC and (column.scale is None or column.scale > DECIMAL_SCALE):
+            # Only where the type allows more places than DECIMAL keeps: rounding costs server time.
             value = sql.SQL("round({}, {})").format(ref, sql.Literal(DECIMAL_SCALE))
         elif column.type_code == _TIMESTAMPTZ:
             value = sql.SQL("({} AT TIME ZONE 'UTC')").format(ref)
-        elif column.type_code in _AS_IS:
+        elif column.type_code in _AS_IS or column.type_code == _NUMERIC:
             value = ref
         else:
             value = sql.SQL("{}::text").format(ref)
