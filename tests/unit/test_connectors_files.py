@@ -16,7 +16,7 @@ import pytest
 
 from datagrove.connectors.arrow_schema import columns_for, conform
 from datagrove.connectors.base import SchemaChanged, SourceError, TransientSourceError
-from datagrove.connectors.files import CsvConnector, JsonConnector, ParquetConnector
+from datagrove.connectors.files import CsvConnector, JsonConnector, ParquetConnector, http_headers
 from datagrove.connectors.network import NetworkPolicy
 from datagrove.errors import BadRequest
 from datagrove.tables.types import Column, ColumnType
@@ -337,3 +337,13 @@ def test_the_check_wants_exactly_one_location_and_valid_options() -> None:
     with pytest.raises(BadRequest, match="format"):
         JsonConnector().check({"url": "https://8.8.8.8/x.json", "format": "xml"}, network=policy)
     CsvConnector().check({"url": "https://8.8.8.8/x.csv"}, network=policy)
+
+
+def test_http_account_credentials_as_headers() -> None:
+    assert http_headers({"username": "u", "password": "p"}) == {"Authorization": "Basic dTpw"}
+    assert http_headers({"bearerToken": "t"}) == {"Authorization": "Bearer t"}
+    assert http_headers({"headers": '{"X-Key": "v"}', "bearerToken": "t"}) == {"X-Key": "v"}
+    assert http_headers({}) == {}
+    with pytest.raises(SourceError, match="JSON object") as raised:
+        http_headers({"headers": '{"X-Key": "secret-value", "n": 1}'})
+    assert "secret-value" not in raised.value.message
