@@ -197,3 +197,26 @@ def test_closing_early_does_not_read_the_rest(database: str) -> None:
     source = MysqlConnector().open(context(cfg, batch_rows=100))
     assert next(iter(source.batches())).num_rows == 100
     source.close()
+
+
+def test_a_connection_killed_while_rows_stream_is_transient(database: str) -> None:
+    marker = "marker-" + uuid.uuid4().hex
+    cfg = config(database, f"SELECT a.id, '{marker}' AS m FROM t a, t b")
+    source = MysqlConnector().open(context(cfg, batch_rows=1000))
+    try:
+        batches = source.batches()
+        next(batches)
+        conn = pymysql.connect(**MYSQL, autocommit=True)  # type: ignore[arg-type]
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT id FROM information_schema.processlist WHERE info LIKE %s AND id <> CONNECTION_ID()",
+                (f"%{marker}%",),
+            )
+            (thread,) = cur.fetchone()
+            cur.execute(f"KILL {int(thread)}")
+        conn.close()
+        with pytest.raises(TransientSourceError):
+            for _ in batches:
+                pass
+    finally:
+        source.close()

@@ -218,3 +218,24 @@ def test_closing_early_ends_the_copy(schema: str) -> None:
     batches = source.batches()
     assert next(batches).num_rows > 0
     source.close()
+
+
+def test_a_connection_lost_while_rows_stream_is_transient(schema: str) -> None:
+    marker = "marker-" + uuid.uuid4().hex
+    query = f"SELECT g, '{marker}' AS m FROM generate_series(1, 5000000) g"
+    source = PostgresqlConnector().open(context(config(query), batch_rows=1000))
+    try:
+        batches = source.batches()
+        next(batches)
+        with psycopg.connect(DSN, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
+                (f"%{marker}%",),
+            ).fetchall()
+        assert killed == [(True,)]
+        with pytest.raises(TransientSourceError) as raised:
+            for _ in batches:
+                pass
+        assert PASSWORD not in raised.value.message
+    finally:
+        source.close()
