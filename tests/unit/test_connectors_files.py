@@ -16,7 +16,13 @@ import pytest
 
 from datagrove.connectors.arrow_schema import columns_for, conform
 from datagrove.connectors.base import SchemaChanged, SourceError, TransientSourceError
-from datagrove.connectors.files import CsvConnector, JsonConnector, ParquetConnector, http_headers
+from datagrove.connectors.files import (
+    CheckedBackend,
+    CsvConnector,
+    JsonConnector,
+    ParquetConnector,
+    http_headers,
+)
 from datagrove.connectors.network import NetworkPolicy
 from datagrove.errors import BadRequest
 from datagrove.tables.types import Column, ColumnType
@@ -347,3 +353,10 @@ def test_http_account_credentials_as_headers() -> None:
     with pytest.raises(SourceError, match="JSON object") as raised:
         http_headers({"headers": '{"X-Key": "secret-value", "n": 1}'})
     assert "secret-value" not in raised.value.message
+
+
+def test_http_connections_go_only_to_addresses_checked_at_connect_time(http: str) -> None:
+    port = int(http.rsplit(":", 1)[1])
+    with pytest.raises(BadRequest, match="connector_allowed_hosts"):
+        CheckedBackend(NetworkPolicy()).connect_tcp("127.0.0.1", port)
+    CheckedBackend(ALLOW).connect_tcp("127.0.0.1", port).close()
