@@ -37,6 +37,7 @@ from datagrove.api.public_v1.oauth import router as oauth_router
 from datagrove.api.public_v1.policies import router as policies_router
 from datagrove.api.public_v1.streams import router as streams_router
 from datagrove.api.public_v1.users import router as users_router
+from datagrove.api.public_v1.versions import router as versions_router
 from datagrove.catalog.accounts import AccountCatalog
 from datagrove.catalog.appends import AppendCatalog
 from datagrove.catalog.audit import AuditCatalog
@@ -64,6 +65,7 @@ from datagrove.services.scheduler import Scheduler, SchedulerClock
 from datagrove.services.sharing import SharingService
 from datagrove.services.streams import StreamService
 from datagrove.services.uploads import UploadService
+from datagrove.services.versions import VersionService
 from datagrove.settings import Settings
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.store import TableStore
@@ -94,6 +96,7 @@ class Services:
     connector_streams: ConnectorStreamService
     connector_runs: ConnectorRuns
     scheduler: Scheduler
+    versions: VersionService
 
 
 def build_services(settings: Settings) -> Services:
@@ -246,6 +249,7 @@ def build_services(settings: Settings) -> Services:
         connector_streams=connector_streams,
         connector_runs=connector_runs,
         scheduler=scheduler,
+        versions=VersionService(datasets=datasets, store=store, audit=audit),
     )
 
 
@@ -280,6 +284,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         users_router,
         groups_router,
         policies_router,
+        versions_router,
         audit_router,
         accounts_router,
         product_datasources_v2_router,

@@ -10,6 +10,7 @@
     ├── NotFound                   404 not_found
     ├── Conflict                   409 conflict
     ├── Gone                       410 dataset_deleted   (a stream whose dataset was deleted)
+    │   └── VersionGone            410 version_gone      (a dataset version no longer in its history)
     ├── PayloadTooLarge            413 payload_too_large
     └── UnsupportedMediaType       415 unsupported_media_type
 
@@ -78,6 +79,13 @@ class Gone(DatagroveError):
 
     status = 410
     code = "dataset_deleted"
+
+
+class VersionGone(Gone):
+    """A dataset version (an Iceberg snapshot id) that is not in the table's history: it never was,
+    or maintenance expired it. ``details`` names the version."""
+
+    code = "version_gone"
 
 
 class PayloadTooLarge(DatagroveError):

@@ -49,6 +49,7 @@ class Objects:
     group: int
     token_id: int
     account: int
+    version: str  # the dataset's first version (before the import)
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +95,8 @@ def fresh_objects(world: World) -> Objects:
             f"/api/data/v3/datasources/{dataset}/share", json={"permissions": grants, "sendEmail": False}
         )
         assert shared.status_code < 300, shared.text
+        assert owner.put(f"/v1/datasets/{dataset}/data", content=b"east,1\n").status_code == 204
+        version = owner.get(f"/v1/datasets/{dataset}/versions").json()[0]["version"]
         assert owner.put(f"/v1/datasets/{dataset}/data", content=b"east,1\nwest,2\n").status_code == 204
         execution = owner.post(f"/v1/streams/{sid}/executions").json()["id"]
         policy = owner.post(
@@ -132,6 +135,7 @@ def fresh_objects(world: World) -> Objects:
         group,
         token.json()["id"],
         account_id,
+        version,
     )
 
 
@@ -189,6 +193,12 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
     ("POST", "/v1/datasets/query/execute/{dataset_id}"): (
         call("POST", "/v1/datasets/query/execute/{dataset}", **SQL),
         VIEW,
+    ),
+    # --- public API: versions (beyond Domo): reading them is viewing, restoring is for co-owners ----
+    ("GET", "/v1/datasets/{dataset_id}/versions"): (call("GET", "/v1/datasets/{dataset}/versions"), VIEW),
+    ("POST", "/v1/datasets/{dataset_id}/versions/{version_id}/restore"): (
+        call("POST", "/v1/datasets/{dataset}/versions/{version}/restore"),
+        OWNERS_200,
     ),
     ("POST", "/v1/datasets/{dataset_id}/policies"): (
         call(

@@ -24,3 +24,16 @@ def int_param(query: Mapping[str, str], name: str, default: int) -> int:
 # instead of reaching the database (PostgreSQL rejects such a parameter outright).
 MAX_ID = 2**63 - 1
 PathId = Annotated[int, Path(ge=0, le=MAX_ID, description="a non-negative 64-bit integer id")]
+
+
+def version_param(query: Mapping[str, str], body: Mapping[str, object] | None = None) -> str | None:
+    """The ``version`` a read asks for (``services/versions.py``): the URL parameter or, for a
+    query, ``"version"`` in the JSON body (a string or a number); None for the current data."""
+    from_query = query.get("version") or None
+    value = body.get("version") if body is not None else None
+    if isinstance(value, bool) or not isinstance(value, (str, int, type(None))):
+        raise BadRequest("version must be a string (a version id from GET /v1/datasets/{id}/versions)")
+    from_body = None if value is None or value == "" else str(value)
+    if from_query is not None and from_body is not None and from_query != from_body:
+        raise BadRequest(f"version {from_query!r} in the URL and {from_body!r} in the body differ")
+    return from_query or from_body

@@ -8,8 +8,9 @@ Routes and services call ``require``; nothing re-implements a check. The rules:
   ``Privileged`` and ``Editor`` may create datasets and streams; ``Participant`` sees only what is
   shared with it. Managing users and groups and reading the activity log is for admins.
 * On a dataset, a user's level is the highest of its own grant and its active groups' grants:
-  CAN_VIEW (metadata, export, query) < CAN_EDIT (import, streams, executions) < CAN_SHARE (grant up
-  to one's own level) < CO_OWNER (delete, revoke or lower anyone, policies) < OWNER.
+  CAN_VIEW (metadata, export, query, versions) < CAN_EDIT (import, streams, executions) < CAN_SHARE
+  (grant up to one's own level) < CO_OWNER (delete, revoke or lower anyone, policies, restore a
+  version) < OWNER.
 * A dataset the actor may not even view answers 404, never 403, so its existence does not leak.
 * A stream whose dataset was deleted (a tombstone) is seen only by admins and by the user who owned
   the dataset when it was deleted (grants went with the dataset); everyone else gets 404.
@@ -50,6 +51,7 @@ class Action(enum.StrEnum):
     DELETE = "delete"
     REVOKE = "revoke"
     MANAGE_POLICIES = "manage_policies"
+    RESTORE = "restore"  # making an earlier version of the data current again
     # Accounts: creating and listing them, and (with ``decide_account``) one account. USE is
     # naming it in a connector stream, the run engine acting as the stream's run-as user.
     CREATE_ACCOUNT = "create_account"
@@ -79,6 +81,7 @@ LEVEL_NEEDED = {
     Action.DELETE: AccessLevel.CO_OWNER,
     Action.REVOKE: AccessLevel.CO_OWNER,
     Action.MANAGE_POLICIES: AccessLevel.CO_OWNER,
+    Action.RESTORE: AccessLevel.CO_OWNER,
 }
 
 DATASET_CREATORS = frozenset({Role.ADMIN, Role.PRIVILEGED, Role.EDITOR})

@@ -22,10 +22,12 @@ from datagrove.errors import Conflict, NotFound
 from datagrove.services.access import AccessControl, Action
 from datagrove.services.audit import AuditLog
 from datagrove.services.policies import PolicyService
+from datagrove.services.versions import read_version
 from datagrove.tables.buffered import BufferedRows
 from datagrove.tables.csv_ingest import csv_to_parquet
 from datagrove.tables.store import TableStore
 from datagrove.tables.types import Column, validate_schema
+from datagrove.tables.versions import made_by_properties
 
 log = logging.getLogger("datagrove.datasets")
 
@@ -136,7 +138,13 @@ class DatasetService:
                     # The buffered one-row appends go into the rewrite too: each row then goes
                     # through every schema change the table's rows go through, in order.
                     buffered = self.buffered_rows(dataset_id)
-                    self._store.change_schema(dataset_id, current, columns, buffered=buffered)
+                    self._store.change_schema(
+                        dataset_id,
+                        current,
+                        columns,
+                        buffered=buffered,
+                        snapshot_properties=made_by_properties("schema", user_id=actor.user.id),
+                    )
                     self._catalog.update_dataset(dataset_id, columns=columns)
                     self.record_data_change(dataset_id)
             changes = {key: value for key, value in changes.items() if key != "columns"} | {
@@ -186,6 +194,7 @@ class DatasetService:
                 [ingested.path],
                 replace=replace,
                 appended_through=self.appended_rows_so_far(dataset_id) if replace else None,
+                snapshot_properties=made_by_properties("import", user_id=actor.user.id),
             )
         updated = self.record_data_change(dataset_id)
         self._audit.record(
@@ -286,8 +295,29 @@ class DatasetService:
             for batch in self._appends.pending(dataset_id)
         ]
 
-    def export_csv(self, *, actor: Actor, dataset_id: str, include_header: bool) -> Iterator[bytes]:
+    def export_csv(
+        self, *, actor: Actor, dataset_id: str, include_header: bool, version: str | None = None
+    ) -> Iterator[bytes]:
+        """The dataset as ``actor`` may see it, as CSV; with ``version``, that earlier version
+        (``services/versions.py``: its own columns, the same row-level policies, no buffered rows)."""
         dataset = self.get(actor=actor, dataset_id=dataset_id)
+        if version is not None:
+            past = read_version(self._store, dataset, version)
+            self._audit.record(
+                actor,
+                "dataset.export",
+                object_type="DATASET",
+                object_id=dataset.id,
+                object_name=dataset.name,
+                detail=f"version {version}",
+            )
+            return self._store.export_csv(
+                dataset_id,
+                past.columns,
+                include_header=include_header,
+                row_filter=self._policies.row_filter(actor, dataset, past.columns),
+                at=past.snapshot,
+            )
         self._audit.record(
             actor, "dataset.export", object_type="DATASET", object_id=dataset.id, object_name=dataset.name
         )

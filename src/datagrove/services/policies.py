@@ -14,6 +14,7 @@ the filter semantics (NULL never matches; LIKE patterns; text operators).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from datagrove.catalog.policies import PolicyCatalog
@@ -23,6 +24,7 @@ from datagrove.errors import BadRequest
 from datagrove.services.access import AccessControl, Action
 from datagrove.services.audit import AuditLog
 from datagrove.tables.policy_sql import check_filters, row_predicate
+from datagrove.tables.types import Column
 
 MAX_POLICY_PAGE = 1000
 MAX_NAME_LENGTH = 255
@@ -52,14 +54,18 @@ class PolicyService:
 
     # --- enforcement ----------------------------------------------------------------------------
 
-    def row_filter(self, actor: Actor, dataset: Dataset) -> str | None:
-        """None when the actor sees every row; otherwise a DuckDB predicate (``false`` for no rows)."""
+    def row_filter(
+        self, actor: Actor, dataset: Dataset, columns: Sequence[Column] | None = None
+    ) -> str | None:
+        """None when the actor sees every row; otherwise a DuckDB predicate (``false`` for no rows)
+        over ``columns`` (default: the dataset's; an earlier version passes its own, and a filter on
+        a column that version lacks then matches nothing)."""
         if self._access.sees_all_rows(actor, dataset):
             return None
         policies = self._policies.for_dataset(dataset.id)
         groups = set(self._access.group_ids(actor)) if any(p.groups for p in policies) else set()
         applicable = [p for p in policies if actor.user.id in p.users or groups.intersection(p.groups)]
-        return row_predicate(dataset.columns, applicable)
+        return row_predicate(dataset.columns if columns is None else columns, applicable)
 
     # --- management -----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from datagrove.services.access import Action
 from datagrove.services.audit import AuditLog
 from datagrove.services.datasets import DatasetService
 from datagrove.services.policies import PolicyService
+from datagrove.services.versions import read_version
 from datagrove.tables.json_rows import RowForm
 from datagrove.tables.json_stream import JsonRows
 from datagrove.tables.sandbox import QueryLimits
@@ -140,24 +141,38 @@ class QueryService:
         self._limits = limits
 
     def execute(
-        self, *, actor: Actor, dataset_id: str, sql: str, form: RowForm = RowForm.OBJECTS
+        self,
+        *,
+        actor: Actor,
+        dataset_id: str,
+        sql: str,
+        form: RowForm = RowForm.OBJECTS,
+        version: str | None = None,
     ) -> QueryAnswer:
         """Start ``sql`` (MySQL) over the dataset as ``actor`` may see it; its rows come out of
         the returned answer as JSON ``form``. Errors found before the first row (unknown dataset,
-        no access, a query that does not parse or bind) are raised here."""
+        no access, a query that does not parse or bind, a version that is not there) are raised
+        here. With ``version`` the query reads that earlier version (``services/versions.py``)."""
         started = time.monotonic()
         dataset = self._datasets.get(actor=actor, dataset_id=dataset_id)
-        on_end = _OnEnd(audit=self._audit, actor=actor, dataset=dataset, sql=sql, started=started)
+        audited = sql if version is None else f"{sql} -- version {version}"
+        on_end = _OnEnd(audit=self._audit, actor=actor, dataset=dataset, sql=audited, started=started)
         try:
             translated = translate(sql, dataset_names=[dataset.id])
+            if version is None:
+                columns, at, buffered = dataset.columns, None, self._datasets.buffered_rows(dataset.id)
+            else:
+                past = read_version(self._store, dataset, version)
+                columns, at, buffered = past.columns, past.snapshot, []
             rows = self._store.query(
                 dataset.id,
-                dataset.columns,
+                columns,
                 translated,
                 self._limits,
-                self._policies.row_filter(actor, dataset),
-                buffered=self._datasets.buffered_rows(dataset.id),
+                self._policies.row_filter(actor, dataset, columns),
+                buffered=buffered,
                 form=form,
+                at=at,
             )
         except DatagroveError as exc:
             on_end("failure", exc, 0)

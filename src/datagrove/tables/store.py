@@ -34,7 +34,7 @@ from pyiceberg.table import Table
 from pyiceberg.types import NestedField
 
 from datagrove import crashpoints
-from datagrove.errors import DatagroveError, NotFound
+from datagrove.errors import DatagroveError, NotFound, VersionGone
 from datagrove.tables.batch_stream import stream_batches
 from datagrove.tables.buffered import BufferedRows, after, write_buffered
 from datagrove.tables.conform import conforming_select
@@ -43,9 +43,14 @@ from datagrove.tables.json_stream import JsonRows, stream_query
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.sql_names import quote_identifier, quote_literal
 from datagrove.tables.types import Column, ColumnType
+from datagrove.tables.versions import COMMIT_KEY_PROPERTY, SCHEMA_KEY_PREFIX, TableVersion
+from datagrove.tables.versions import columns_of as _version_columns
+from datagrove.tables.versions import files_of as _version_files
+from datagrove.tables.versions import find as _find_version
+from datagrove.tables.versions import history as _version_history
+from datagrove.tables.versions import restore as _restore_version
 
 NAMESPACE = "datagrove"
-COMMIT_KEY_PROPERTY = "datagrove.commit-key"
 # A table property: the number of the last one-row append the table holds (services/appends.py).
 # Folds and REPLACE commits set it in the same metadata commit as their snapshot; every other
 # commit leaves it as it is, so it only ever grows.
@@ -74,6 +79,14 @@ class Snapshot:
 
     files: tuple[str, ...]
     appended_through: int
+
+
+@dataclass(frozen=True)
+class PastVersion:
+    """One version of a table as a read sees it: its files, and its columns as they were."""
+
+    snapshot: Snapshot
+    columns: tuple[Column, ...]
 
 
 @dataclass(frozen=True)
@@ -201,6 +214,7 @@ class TableStore:
         commit_ns: int | None = None,
         appended_through: int | None = None,
         expect_appended_through: int | None = None,
+        snapshot_properties: Mapping[str, str] | None = None,
     ) -> CommitResult:
         """Move staged Parquet ``files`` (in order) into the table and commit them in one transaction.
 
@@ -216,6 +230,9 @@ class TableStore:
         is already in the table's history does nothing. With the same ``commit_ns`` a retry after a
         crash finds files that the first attempt had already moved. On failure nothing becomes
         visible and the moved files are removed again.
+
+        ``snapshot_properties`` go into the new snapshots' summaries (who made them, see
+        ``tables/versions.py``).
         """
         table = self._table(dataset_id)
         commit_key = commit_key or uuid.uuid4().hex
@@ -239,6 +256,7 @@ class TableStore:
                 commit_key=commit_key,
                 appended_through=appended_through,
                 expect_appended_through=expect_appended_through,
+                snapshot_properties=snapshot_properties,
             )
         except BaseException:
             if not _committed(self._table(dataset_id), commit_key):
@@ -256,10 +274,11 @@ class TableStore:
         commit_key: str,
         appended_through: int | None,
         expect_appended_through: int | None,
+        snapshot_properties: Mapping[str, str] | None = None,
     ) -> None:
         # Iceberg commits are optimistic: a concurrent writer makes ours fail, and we redo it on the
         # newer metadata, unless that newer metadata already holds our commit (a concurrent retry).
-        properties = {COMMIT_KEY_PROPERTY: commit_key}
+        properties = {**(snapshot_properties or {}), COMMIT_KEY_PROPERTY: commit_key}
         for attempt in range(COMMIT_ATTEMPTS):
             table = self._table_for_commit(dataset_id)
             if _committed(table, commit_key):
@@ -289,6 +308,7 @@ class TableStore:
         old: Sequence[Column],
         new: Sequence[Column],
         buffered: Sequence[BufferedRows] = (),
+        snapshot_properties: Mapping[str, str] | None = None,
     ) -> CommitResult:
         """Give the table schema ``new``, keeping its rows: columns are matched by name; a column
         whose type changes is cast (values that do not convert become null); new columns are null.
@@ -305,7 +325,12 @@ class TableStore:
                 with self.staging_area() as area:
                     files += [path.as_posix() for path in write_buffered(pending, old, area)]
                     self._rewrite_with_schema(
-                        table, files, old, new, appended_through=pending[-1].last_seq if pending else None
+                        table,
+                        files,
+                        old,
+                        new,
+                        appended_through=pending[-1].last_seq if pending else None,
+                        snapshot_properties=snapshot_properties,
                     )
                 return self._commit_result(dataset_id)
             except CommitFailedException:
@@ -322,8 +347,14 @@ class TableStore:
         new: Sequence[Column],
         *,
         appended_through: int | None,
+        snapshot_properties: Mapping[str, str] | None = None,
     ) -> None:
         old_by_name = {c.name: c for c in old}
+        # One commit key for both snapshots (DELETE, APPEND): the version history folds them into one.
+        properties = {
+            **(snapshot_properties or {}),
+            COMMIT_KEY_PROPERTY: SCHEMA_KEY_PREFIX + uuid.uuid4().hex,
+        }
         with self.staging_area() as staging:
             rewritten: list[str] = []
             if files:
@@ -352,9 +383,9 @@ class TableStore:
                             if previous is None or previous.type != column.type:
                                 update.add_column(column.name, column.type.iceberg)
                     if table.current_snapshot() is not None:
-                        tx.delete(AlwaysTrue())
+                        tx.delete(AlwaysTrue(), snapshot_properties=properties)
                     if rewritten:
-                        tx.add_files(rewritten, check_duplicate_files=False)
+                        tx.add_files(rewritten, snapshot_properties=properties, check_duplicate_files=False)
             except BaseException:
                 for uri in rewritten:
                     _local_path(uri).unlink(missing_ok=True)
@@ -440,6 +471,7 @@ class TableStore:
         buffered: Sequence[BufferedRows] = (),
         *,
         form: RowForm,
+        at: Snapshot | None = None,
     ) -> JsonRows:
         """Start translated user ``sql`` in the sandbox over the current snapshot and the ``buffered``
         rows it does not hold yet; it sees only the view ``"dataset"`` and may read only those files.
@@ -448,8 +480,10 @@ class TableStore:
 
         ``buffered`` must have been read from the append buffer *before* this call: a fold that lands
         in between then shows its rows once, in the snapshot, and never in neither.
+
+        ``at`` reads that snapshot (an earlier version, ``version``) instead of the current one.
         """
-        snapshot = self.snapshot(dataset_id)
+        snapshot = at or self.snapshot(dataset_id)
         # The buffered rows' files must live as long as the query: closing it removes them.
         cleanup = contextlib.ExitStack()
         area = cleanup.enter_context(self.read_area())
@@ -503,14 +537,15 @@ class TableStore:
         include_header: bool,
         row_filter: str | None = None,
         buffered: Sequence[BufferedRows] = (),
+        at: Snapshot | None = None,
     ) -> Iterator[bytes]:
         """The dataset as CSV (UTF-8, nulls as empty fields, one format per column), in chunks.
 
         Runs our own SQL (never the user's) in a DuckDB connection that may read the table's files;
         the snapshot is resolved once, so a concurrent REPLACE cannot mix versions into one export.
-        ``buffered`` as for ``query``.
+        ``buffered`` and ``at`` as for ``query``.
         """
-        snapshot = self.snapshot(dataset_id)
+        snapshot = at or self.snapshot(dataset_id)
         # The buffered rows' files must outlive this call: the generator below owns their directory.
         cleanup = contextlib.ExitStack()
         area = cleanup.enter_context(self.read_area())
@@ -530,6 +565,55 @@ class TableStore:
                 )
 
         return batches()
+
+    # --- versions (tables/versions.py) -----------------------------------------------------------
+
+    def versions(self, dataset_id: str) -> list[TableVersion]:
+        """The table's versions, newest first."""
+        return _version_history(self._table(dataset_id))
+
+    def version(self, dataset_id: str, snapshot_id: int, order: Sequence[Column]) -> PastVersion:
+        """The files and columns of version ``snapshot_id`` (columns in ``order`` where they still
+        exist, see ``versions.columns_of``); ``VersionGone`` when it is not in the table's history."""
+        table = self._table(dataset_id)
+        found = _find_version(table, snapshot_id)
+        if found is None:
+            raise _gone(snapshot_id)
+        files = tuple(_local_path(uri).as_posix() for uri in _version_files(table, snapshot_id))
+        return PastVersion(
+            Snapshot(files, _appended_through(table)), tuple(_version_columns(table, found, order))
+        )
+
+    def restore_version(
+        self,
+        dataset_id: str,
+        snapshot_id: int,
+        *,
+        appended_through: int,
+        snapshot_properties: Mapping[str, str],
+    ) -> CommitResult:
+        """Make version ``snapshot_id``'s files current again as a new snapshot, in one commit that
+        also raises the watermark to ``appended_through`` (the buffered one-row appends are
+        discarded, as a REPLACE discards them). The caller checks that the schema still fits and
+        holds the dataset's commit claim. ``VersionGone`` when the version is not in the history."""
+        for attempt in range(COMMIT_ATTEMPTS):
+            table = self._table_for_commit(dataset_id)
+            if _find_version(table, snapshot_id) is None:
+                raise _gone(snapshot_id)
+            watermark = _appended_through(table)
+            raised = (
+                {APPENDED_THROUGH_PROPERTY: str(appended_through)} if appended_through > watermark else {}
+            )
+            try:
+                _restore_version(
+                    table, snapshot_id, snapshot_properties=snapshot_properties, table_properties=raised
+                )
+                return self._commit_result(dataset_id)
+            except CommitFailedException:
+                if attempt == COMMIT_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def _buffered_files(
         self, snapshot: Snapshot, buffered: Sequence[BufferedRows], columns: Sequence[Column], area: Path
@@ -586,6 +670,13 @@ class TableStore:
             yield con
         finally:
             con.close()
+
+
+def _gone(snapshot_id: int) -> VersionGone:
+    return VersionGone(
+        f"version {snapshot_id} is not in the dataset's history: it never was, or it was expired",
+        version=str(snapshot_id),
+    )
 
 
 def _appended_through(table: Table) -> int:

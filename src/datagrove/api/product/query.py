@@ -5,7 +5,8 @@ column order. ``?format=columns`` answers instead the column-wise object that Do
 read (``{datasource, columns, metadata, rows, numRows, numColumns, fromcache}``, product-api.md
 §4.2); ``?format=rows`` is the default. ``offset``/``limit`` URL parameters, which some clients
 send beside a paging clause in the SQL, are ignored: the SQL decides. Either way the rows are sent
-as they are produced (see ``datagrove.api.streaming``).
+as they are produced (see ``datagrove.api.streaming``). ``version`` (URL parameter or JSON body)
+reads an earlier version of the dataset (``services/versions.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.responses import Response
 
 from datagrove.api import render
 from datagrove.api.bodies import json_object
+from datagrove.api.params import version_param
 from datagrove.api.security import current_actor
 from datagrove.api.streaming import stream_answer
 from datagrove.domain import Actor
@@ -34,12 +36,18 @@ async def execute(dataset_id: str, request: Request, actor: Actor = Depends(curr
     shape = request.query_params.get("format", "rows")
     if shape.lower() not in FORMATS:
         raise BadRequest(f"format must be one of {', '.join(FORMATS)} (default rows), not {shape!r}")
-    sql = (await json_object(request)).get("sql")
+    body = await json_object(request)
+    sql = body.get("sql")
     if not isinstance(sql, str) or not sql.strip():
         raise BadRequest('the body needs a non-empty string \'sql\', e.g. {"sql": "SELECT * FROM table"}')
     form = FORMATS[shape.lower()]
     answer = await run_in_threadpool(
-        request.app.state.services.query.execute, actor=actor, dataset_id=dataset_id, sql=sql, form=form
+        request.app.state.services.query.execute,
+        actor=actor,
+        dataset_id=dataset_id,
+        sql=sql,
+        form=form,
+        version=version_param(request.query_params, body),
     )
     if form is RowForm.OBJECTS:
         head, tail = b"[", render.query_rows_tail

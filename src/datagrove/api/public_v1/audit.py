@@ -31,6 +31,7 @@ EVENTS = {
     "dataset.import": "Imported data into DataSet",
     "dataset.export": "Exported DataSet",
     "dataset.query": "Queried DataSet",
+    "dataset.restore": "Restored a version of DataSet",
     "dataset.share": "Shared DataSet",
     "dataset.revoke": "Revoked access to DataSet",
     "dataset.permission": "Changed access to DataSet",

@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from datagrove.api import render
 from datagrove.api.bodies import gzip_hinted, json_object, receive_upload
-from datagrove.api.params import int_param
+from datagrove.api.params import int_param, version_param
 from datagrove.api.responses import empty, json_response
 from datagrove.api.security import current_actor
 from datagrove.api.streaming import stream_answer
@@ -125,6 +125,7 @@ async def export_data(dataset_id: str, request: Request, actor: Actor = Depends(
         actor=actor,
         dataset_id=dataset_id,
         include_header=include_header,
+        version=version_param(request.query_params),
     )
     # Produce the first chunk before answering: an error there is still a clean JSON error, whereas
     # one after the headers are sent can only cut the response short.
@@ -153,6 +154,7 @@ async def query_dataset(dataset_id: str, request: Request, actor: Actor = Depend
         dataset_id=dataset_id,
         sql=sql,
         form=RowForm.ARRAYS,
+        version=version_param(request.query_params, body),
     )
     # Column-wise, as pydomo reads it (public-api-clients.md §5.10); rows sent as produced.
     return await stream_answer(
