@@ -23,11 +23,13 @@ from datagrove.api import errors
 from datagrove.api.append_lane import AppendLane
 from datagrove.api.health import router as health_router
 from datagrove.api.product.accesstokens import router as product_tokens_router
+from datagrove.api.product.accounts import router as product_accounts_router
 from datagrove.api.product.datasources import router as product_datasources_router
 from datagrove.api.product.datasources_v2 import router as product_datasources_v2_router
 from datagrove.api.product.query import router as product_query_router
 from datagrove.api.product.streams import router as product_streams_router
 from datagrove.api.product.uploads import router as product_uploads_router
+from datagrove.api.public_v1.accounts import router as accounts_router
 from datagrove.api.public_v1.audit import router as audit_router
 from datagrove.api.public_v1.datasets import router as datasets_router
 from datagrove.api.public_v1.groups import router as groups_router
@@ -35,22 +37,30 @@ from datagrove.api.public_v1.oauth import router as oauth_router
 from datagrove.api.public_v1.policies import router as policies_router
 from datagrove.api.public_v1.streams import router as streams_router
 from datagrove.api.public_v1.users import router as users_router
+from datagrove.catalog.accounts import AccountCatalog
 from datagrove.catalog.appends import AppendCatalog
 from datagrove.catalog.audit import AuditCatalog
+from datagrove.catalog.connector_runs import ConnectorCatalog
 from datagrove.catalog.database import make_engine, migrate
 from datagrove.catalog.people import PeopleCatalog
 from datagrove.catalog.permissions import PermissionCatalog
 from datagrove.catalog.policies import PolicyCatalog
 from datagrove.catalog.repository import Catalog
 from datagrove.catalog.streams import StreamCatalog
+from datagrove.connectors.network import NetworkPolicy
+from datagrove.crypto import SecretBox
 from datagrove.services.access import AccessControl
+from datagrove.services.accounts import AccountService
 from datagrove.services.appends import AppendService, FoldSettings
 from datagrove.services.audit import AuditLog
 from datagrove.services.auth import Authenticator
+from datagrove.services.connector_runs import ConnectorRuns, RunSettings
+from datagrove.services.connector_streams import ConnectorStreamService
 from datagrove.services.datasets import DatasetService
 from datagrove.services.people import PeopleService
 from datagrove.services.policies import PolicyService
 from datagrove.services.query import QueryService
+from datagrove.services.scheduler import Scheduler, SchedulerClock
 from datagrove.services.sharing import SharingService
 from datagrove.services.streams import StreamService
 from datagrove.services.uploads import UploadService
@@ -79,6 +89,11 @@ class Services:
     people: PeopleService
     sharing: SharingService
     uploads: UploadService
+    secret_box: SecretBox
+    accounts: AccountService
+    connector_streams: ConnectorStreamService
+    connector_runs: ConnectorRuns
+    scheduler: Scheduler
 
 
 def build_services(settings: Settings) -> Services:
@@ -157,6 +172,56 @@ def build_services(settings: Settings) -> Services:
         memory_limit=settings.query_memory_limit,
     )
     query = QueryService(datasets=datasets, store=store, policies=policies, audit=audit, limits=limits)
+    # The key sealing credentials: a setting, or a 0600 file in the data directory (never the catalog).
+    box = SecretBox.from_setting_or_file(settings.secret_key, settings.data_dir)
+    network = NetworkPolicy.from_settings(settings)
+    connector_catalog = ConnectorCatalog(engine)
+    clock = SchedulerClock(settings.scheduler_clock_file)
+    accounts = AccountService(
+        catalog=catalog,
+        accounts=AccountCatalog(engine),
+        access=access,
+        audit=audit,
+        box=box,
+        groups=PeopleCatalog(engine),
+    )
+    connector_streams = ConnectorStreamService(
+        streams=streams,
+        runs=connector_catalog,
+        accounts=accounts,
+        box=box,
+        network=network,
+        clock=clock,
+        audit=audit,
+    )
+    connector_runs = ConnectorRuns(
+        catalog=catalog,
+        streams=stream_catalog,
+        runs=connector_catalog,
+        stream_service=streams,
+        connector_streams=connector_streams,
+        datasets=datasets,
+        accounts=accounts,
+        query=query,
+        store=store,
+        network=network,
+        audit=audit,
+        settings=RunSettings(
+            workers=settings.connector_runs,
+            batch_rows=settings.connector_batch_rows,
+            file_rows=settings.connector_file_rows,
+            retries=settings.connector_retries,
+            retry_backoff_seconds=settings.connector_retry_backoff_seconds,
+            heartbeat_seconds=settings.connector_heartbeat_seconds,
+        ),
+    )
+    scheduler = Scheduler(
+        runs=connector_catalog,
+        streams=stream_catalog,
+        engine=connector_runs,
+        clock=clock,
+        interval_seconds=settings.scheduler_interval_seconds,
+    )
     return Services(
         settings=settings,
         catalog=catalog,
@@ -175,6 +240,11 @@ def build_services(settings: Settings) -> Services:
             catalog=catalog, permissions=permissions, access=access, audit=audit, groups=PeopleCatalog(engine)
         ),
         uploads=UploadService(datasets=datasets, streams=streams, stream_catalog=stream_catalog),
+        secret_box=box,
+        accounts=accounts,
+        connector_streams=connector_streams,
+        connector_runs=connector_runs,
+        scheduler=scheduler,
     )
 
 
@@ -210,10 +280,12 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         groups_router,
         policies_router,
         audit_router,
+        accounts_router,
         product_datasources_v2_router,
         product_query_router,
         product_streams_router,
         product_tokens_router,
+        product_accounts_router,
     ):
         app.include_router(router)
     app.add_middleware(AppendLane)
@@ -230,10 +302,14 @@ def _lifespan(services: Services) -> Any:
         threading.Thread(target=_warm_up, args=(services,), name="warm-up", daemon=True).start()
         services.store.clear_read_areas()
         services.appends.start()
+        services.connector_runs.start_workers()
+        services.scheduler.start()
         try:
             yield
         finally:
             stop.set()
+            services.scheduler.stop()
+            services.connector_runs.stop_workers()
             services.appends.stop()
 
     return lifespan

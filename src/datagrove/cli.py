@@ -10,6 +10,10 @@
     datagrove group add-user|remove-user --group-id G --user-id U
     datagrove client create --user-id U [--scopes "data user"] [--client-id ID] [--secret S]
     datagrove token create --user-id U [--name N] [--expires-days D]
+    datagrove account create --name N --type T [--credential KEY=VALUE | --credential KEY]...
+                             [--user-id OWNER] [--invalid]
+    datagrove account list [--limit N] [--offset N]
+    datagrove account delete --account-id A
     datagrove upload FILE.csv[.gz] --dataset ID|--stream ID [--parts N] [--parallel N] [--replace]
                      [--url URL] [--token T | --client-id C --client-secret S]
 
@@ -25,12 +29,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from datagrove import logs
-from datagrove.domain import Actor, Group, Role, User
+from datagrove.domain import Account, Actor, Group, Role, User
 from datagrove.errors import DatagroveError
 from datagrove.settings import Settings, load
 
 if TYPE_CHECKING:
     from datagrove.services.people import Person
+
+BOOTSTRAP_ADMIN_EMAIL = "admin@datagrove.local"  # services.auth.ensure_admin's
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -154,6 +160,62 @@ def create_token(args: argparse.Namespace) -> None:
     _print({"id": record.id, "token": token, "expires_at": expires.isoformat() if expires else None})
 
 
+def _account(account: Account) -> dict[str, Any]:
+    """As ``/v1/accounts`` shows it: credential names, never their values."""
+    from datagrove.services.accounts import MASK
+
+    return {
+        "id": str(account.id),
+        "name": account.name,
+        "valid": account.valid,
+        "ownerId": account.owner_id,
+        "type": {"id": account.type, "properties": dict.fromkeys(account.credential_keys, MASK)},
+    }
+
+
+def _credential_args(items: list[str]) -> dict[str, str | None]:
+    """``KEY=VALUE`` pairs; a bare ``KEY`` is asked for without echo (keeps it out of the shell
+    history and the process list)."""
+    import getpass
+
+    found: dict[str, str | None] = {}
+    for item in items:
+        key, has_value, value = item.partition("=")
+        if not key.strip():
+            raise DatagroveError(f"--credential needs KEY=VALUE or KEY, not {item.split('=')[0]!r}=...")
+        found[key.strip()] = value if has_value else getpass.getpass(f"{key.strip()}: ")
+    return found
+
+
+def create_account(args: argparse.Namespace) -> None:
+    services = _services(args)
+    owner = args.user_id
+    if owner is None:
+        admin = services.catalog.find_user_by_email(BOOTSTRAP_ADMIN_EMAIL)
+        if admin is None:
+            raise DatagroveError("there is no bootstrap admin yet (start the server once); pass --user-id")
+        owner = admin.id
+    account = services.accounts.create(
+        actor=_operator(),
+        name=args.name,
+        type=args.type,
+        credentials=_credential_args(args.credential),
+        valid=not args.invalid,
+        owner_id=owner,
+    )
+    _print(_account(account))
+
+
+def list_accounts(args: argparse.Namespace) -> None:
+    accounts = _services(args).accounts.list_accounts(actor=_operator(), limit=args.limit, offset=args.offset)
+    _print([_account(a) for a in accounts])
+
+
+def delete_account(args: argparse.Namespace) -> None:
+    _services(args).accounts.delete(actor=_operator(), account_id=args.account_id)
+    _print({"deleted": str(args.account_id)})
+
+
 def upload(args: argparse.Namespace) -> None:
     """Send a CSV file to a running server (a client: it reads no server settings)."""
     import os
@@ -260,6 +322,30 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="cli")
     create.add_argument("--expires-days", type=int)
     create.set_defaults(handler=create_token)
+
+    account = commands.add_parser("account", help="manage accounts (connector credentials)").add_subparsers(
+        dest="action", required=True
+    )
+    create = with_data_dir(account.add_parser("create", help="create an account; prints it, values masked"))
+    create.add_argument("--name", required=True)
+    create.add_argument("--type", required=True, help="the account type, e.g. postgresql, mysql, http")
+    create.add_argument(
+        "--credential",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE]",
+        help="a credential (repeatable); KEY alone asks for the value without echoing it",
+    )
+    create.add_argument("--user-id", type=int, help="the owner (default: the bootstrap admin)")
+    create.add_argument("--invalid", action="store_true", help="mark the account not valid")
+    create.set_defaults(handler=create_account)
+    listing = with_data_dir(account.add_parser("list", help="list accounts (credential values masked)"))
+    listing.add_argument("--limit", type=int, default=500, help="at most this many (max 500)")
+    listing.add_argument("--offset", type=int, default=0)
+    listing.set_defaults(handler=list_accounts)
+    delete = with_data_dir(account.add_parser("delete", help="delete an account no stream uses"))
+    delete.add_argument("--account-id", type=int, required=True)
+    delete.set_defaults(handler=delete_account)
 
     send = commands.add_parser("upload", help="upload a CSV file to a dataset in parallel gzip parts")
     send.add_argument("file", help="CSV without a header row, plain or .gz")

@@ -107,6 +107,42 @@ class Stream:
     modified_at: datetime
     # Set once the dataset is deleted: the stream is then a read-only tombstone until it is deleted.
     deleted_dataset: DeletedDataset | None = None
+    # Set for a connector stream (None: a push stream, filled by uploads).
+    connector: ConnectorSettings | None = None
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    """One item of a connector stream's ``configuration``, as Domo names its keys. ``value`` of a
+    secret item is sealed in the catalog and only ever shown masked."""
+
+    name: str
+    value: str
+    type: str = "string"
+    category: str = "METADATA"
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class ConnectorSettings:
+    """What a connector stream runs: the connector (``dataProvider.key``), its configuration, the
+    account holding its credentials, and when it runs."""
+
+    provider_key: str
+    transport: dict[str, str]
+    configuration: tuple[ConfigEntry, ...]
+    account_id: int | None
+    #: The user the connector runs as: the account's use and dataset-sql's view of data are theirs.
+    run_as_id: int
+    #: Normalized ``advancedScheduleJson``; a manual stream's is ``{"type":"MANUAL",...}``.
+    schedule: str
+    next_run_at: datetime | None
+
+
+class RunType(enum.StrEnum):
+    MANUAL = "MANUAL"
+    AUTOMATED = "AUTOMATED"
+    RETRY = "RETRY"
 
 
 @dataclass(frozen=True)
@@ -122,6 +158,14 @@ class Execution:
     rows: int
     bytes: int
     error: str | None
+    run_type: RunType = RunType.MANUAL
+    started_by: int | None = None
+    #: A connector run (queued until a server process claims it), not a push execution.
+    connector_run: bool = False
+    retry_count: int = 0
+    scheduled_for: datetime | None = None
+    error_category: str | None = None
+    error_code: str | None = None
 
 
 class PartState(enum.StrEnum):
@@ -252,3 +296,28 @@ class Policy:
     virtual_users: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Account:
+    """Where a connector's credentials live. This record never holds their values: only the names
+    of the stored credentials (``credential_keys``), which the API shows with masked values."""
+
+    id: int
+    name: str
+    type: str
+    owner_id: int
+    valid: bool
+    credential_keys: tuple[str, ...]
+    created_at: datetime
+    modified_at: datetime
+
+
+@dataclass(frozen=True)
+class AccountGrant:
+    """A principal's level on an account: CAN_VIEW (see and use it) or CAN_EDIT (also change it)."""
+
+    account_id: int
+    principal_type: PrincipalType
+    principal_id: int
+    level: AccessLevel

@@ -1,7 +1,7 @@
 """The query sandbox: a locked DuckDB that reads one dataset's Parquet files and nothing else.
 
 Each escape attempt is refused three times over: by ``translate`` (the friendly layer), by
-``run_query`` and ``stream_query`` given the raw DuckDB SQL (as if translation were bypassed), and by the locked
+``run_query``, ``stream_query`` and ``stream_batches`` given the raw DuckDB SQL (as if translation were bypassed), and by the locked
 connection itself when the statement is run on it directly (as if run_query's wrapping were).
 """
 
@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datagrove.errors import DatagroveError, InvalidSql, QueryLimitExceeded
+from datagrove.tables.batch_stream import batch_error, stream_batches
 from datagrove.tables.json_rows import RowForm
 from datagrove.tables.json_stream import JsonRows, stream_query
 from datagrove.tables.sandbox import QueryLimits, locked_connection, run_query
@@ -269,6 +270,17 @@ def test_run_query_refuses_the_raw_escape(dataset, name):
 def test_a_streamed_query_refuses_the_raw_escape(dataset, name):
     with pytest.raises(InvalidSql):
         list(stream(dataset, ESCAPES[name].filled(dataset)))
+    assert list(dataset.scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ESCAPES)
+def test_a_query_streamed_as_arrow_batches_refuses_the_raw_escape(dataset, name):
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - raised at the start or while reading
+        views = {"dataset": dataset.view_sql, "other": dataset.view_sql}
+        stream_batches(
+            ESCAPES[name].filled(dataset), views=views, files=dataset.files, limits=LIMITS
+        ).read_all()
+    assert isinstance(batch_error(caught.value), InvalidSql)
     assert list(dataset.scratch.iterdir()) == []
 
 

@@ -6,6 +6,7 @@ translation in the real sandbox over a Parquet file, since the answer is what ma
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,7 +15,7 @@ import pytest
 
 from datagrove.errors import InvalidSql
 from datagrove.tables.sandbox import QueryLimits, run_query
-from datagrove.tables.sql_translate import translate
+from datagrove.tables.sql_translate import table_names, translate, translate_over
 
 DATASET_ID = "6f1c2e3a-9b7d-4c1e-8f00-5a2b3c4d5e6f"
 
@@ -419,3 +420,54 @@ def test_parse_errors_describe_the_query_not_sqlglot_internals(sql: str) -> None
         translate(sql, dataset_names=[])
     assert "<class" not in caught.value.message and "Token" not in caught.value.message
     assert "line 1" in caught.value.message
+
+
+# --- queries over several datasets (dataset-sql) -------------------------------------------------
+
+OTHER_ID = "0b1e2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+
+
+def test_table_names_lists_each_table_once_lower_cased_without_the_ctes():
+    sql = (
+        f'WITH recent AS (SELECT * FROM `{DATASET_ID.upper()}`) SELECT * FROM recent JOIN "{OTHER_ID}" o '
+        f"USING (id) WHERE id IN (SELECT id FROM `{DATASET_ID}`) AND id IN (SELECT id FROM orders)"
+    )
+    assert sorted(table_names(sql)) == sorted([DATASET_ID, OTHER_ID, "orders"])
+
+
+def test_table_names_of_a_query_reading_no_table_is_empty():
+    assert table_names("SELECT 1 AS one") == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "says"),
+    [
+        ("SELECT * FROM read_csv('/etc/passwd')", "read_csv() is not allowed"),
+        (f"DELETE FROM `{DATASET_ID}`", "only read-only queries"),
+        (f"SELECT * FROM db.`{DATASET_ID}`", "name each dataset by its id alone"),
+        ("SELEC 1", "could not parse the query"),
+    ],
+)
+def test_table_names_refuses_what_translation_would(sql, says):
+    with pytest.raises(InvalidSql, match=re.escape(says)):
+        table_names(sql)
+
+
+def test_translate_over_points_each_dataset_at_its_own_view_and_keeps_aliases():
+    sql = f'SELECT a.x, `{OTHER_ID}`.y FROM "{DATASET_ID}" a JOIN `{OTHER_ID.upper()}` ON a.id = `{OTHER_ID}`.id'
+    translated = translate_over(sql, views={DATASET_ID: "view_a", OTHER_ID: "view_b"})
+    assert f'FROM "view_a" AS a JOIN "view_b" AS "{OTHER_ID.upper()}"' in translated
+
+
+def test_translate_over_refuses_a_table_it_was_not_given():
+    with pytest.raises(
+        InvalidSql, match='unknown table "table": a query may only read the datasets it names'
+    ):
+        translate_over("SELECT * FROM table", views={DATASET_ID: DATASET_ID})
+
+
+def test_translate_over_refuses_a_cte_shadowing_a_dataset():
+    with pytest.raises(InvalidSql, match="may not define"):
+        translate_over(
+            f"WITH `{DATASET_ID}` AS (SELECT 1) SELECT * FROM `{DATASET_ID}`", views={DATASET_ID: "v"}
+        )

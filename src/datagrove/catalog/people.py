@@ -70,11 +70,20 @@ class PeopleCatalog:
                 ).scalar_one()
                 if owned:
                     raise _still_owns(user_id, int(owned))
+                accounts = db.execute(
+                    sa.select(sa.func.count()).where(t.accounts.c.owner_id == user_id)
+                ).scalar_one()
+                if accounts:
+                    raise Conflict(
+                        f"user {user_id} still owns {accounts} account(s); delete them first",
+                        owned_accounts=int(accounts),
+                    )
                 db.execute(
                     p.delete().where(
                         p.c.principal_type == PrincipalType.USER.value, p.c.principal_id == user_id
                     )
                 )
+                _drop_account_grants(db, PrincipalType.USER, user_id)
                 db.execute(t.group_members.delete().where(t.group_members.c.user_id == user_id))
                 db.execute(t.oauth_clients.delete().where(t.oauth_clients.c.user_id == user_id))
                 db.execute(t.access_tokens.delete().where(t.access_tokens.c.user_id == user_id))
@@ -158,7 +167,7 @@ class PeopleCatalog:
         return self.get_group(group_id)
 
     def delete_group(self, group_id: int) -> None:
-        """Remove the group, its memberships and its dataset grants."""
+        """Remove the group, its memberships and its dataset and account grants."""
         p = t.dataset_permissions
         with self.engine.begin() as db:
             db.execute(
@@ -166,6 +175,7 @@ class PeopleCatalog:
                     p.c.principal_type == PrincipalType.GROUP.value, p.c.principal_id == group_id
                 )
             )
+            _drop_account_grants(db, PrincipalType.GROUP, group_id)
             db.execute(t.group_members.delete().where(t.group_members.c.group_id == group_id))
             deleted = db.execute(t.groups.delete().where(t.groups.c.id == group_id))
             if deleted.rowcount == 0:
@@ -216,6 +226,13 @@ class PeopleCatalog:
         m = t.group_members
         query = sa.select(m.c.group_id).where(m.c.group_id == group_id, m.c.user_id == user_id)
         return db.execute(query).first() is not None
+
+
+def _drop_account_grants(db: sa.Connection, principal_type: PrincipalType, principal_id: int) -> None:
+    """A deleted user's or group's account grants go too: a later principal with the same id
+    (SQLite reuses ids) must not inherit them."""
+    g = t.account_grants
+    db.execute(g.delete().where(g.c.principal_type == principal_type.value, g.c.principal_id == principal_id))
 
 
 def _still_owns(user_id: int, count: int | None) -> Conflict:

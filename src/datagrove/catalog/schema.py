@@ -84,7 +84,6 @@ streams = sa.Table(
     sa.Column("run_as_id", sa.BigInteger, nullable=True),
     sa.Column("schedule", sa.Text, nullable=True),
     sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("connector_state", sa.Text, nullable=True),
 )
 
 executions = sa.Table(
@@ -115,6 +114,7 @@ executions = sa.Table(
     sa.Column("scheduled_for", sa.DateTime(timezone=True), nullable=True),
     sa.Column("error_category", sa.String(32), nullable=True),
     sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Column("connector_state", sa.Text, nullable=True),
 )
 
 parts = sa.Table(

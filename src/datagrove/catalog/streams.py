@@ -6,6 +6,7 @@ requests or two nodes racing on one execution cannot both win a transition.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -15,15 +16,21 @@ from datagrove.catalog import schema as t
 from datagrove.catalog.repository import _aware, utcnow
 from datagrove.catalog.visibility import visible_datasets
 from datagrove.domain import (
+    ConfigEntry,
+    ConnectorSettings,
     DeletedDataset,
     Execution,
     ExecutionState,
     Part,
     PartState,
+    RunType,
     Stream,
     UpdateMethod,
 )
 from datagrove.errors import Conflict, NotFound
+
+#: What a connector stream without a schedule stores and shows (Domo's default).
+MANUAL_SCHEDULE = '{"type":"MANUAL","timezone":"UTC"}'
 
 
 class StreamCatalog:
@@ -346,6 +353,21 @@ def _stream(row: Any) -> Stream:
         _aware(row.created_at),
         _aware(row.modified_at),
         deleted,
+        _connector(row),
+    )
+
+
+def _connector(row: Any) -> ConnectorSettings | None:
+    if row.provider_key is None:
+        return None
+    return ConnectorSettings(
+        provider_key=row.provider_key,
+        transport=json.loads(row.transport or "{}"),
+        configuration=tuple(ConfigEntry(**item) for item in json.loads(row.configuration or "[]")),
+        account_id=row.account_id,
+        run_as_id=row.run_as_id,
+        schedule=row.schedule or MANUAL_SCHEDULE,
+        next_run_at=_aware(row.next_run_at),
     )
 
 
@@ -362,6 +384,13 @@ def _execution(row: Any) -> Execution:
         rows=row.rows,
         bytes=row.bytes,
         error=row.error,
+        run_type=RunType(row.run_type),
+        started_by=row.started_by,
+        connector_run=bool(row.connector_run),
+        retry_count=row.retry_count,
+        scheduled_for=_aware(row.scheduled_for),
+        error_category=row.error_category,
+        error_code=row.error_code,
     )
 
 

@@ -13,6 +13,11 @@ Routes and services call ``require``; nothing re-implements a check. The rules:
 * A dataset the actor may not even view answers 404, never 403, so its existence does not leak.
 * A stream whose dataset was deleted (a tombstone) is seen only by admins and by the user who owned
   the dataset when it was deleted (grants went with the dataset); everyone else gets 404.
+* Accounts (a connector's credentials; OAuth scope ``account``): ``decide_account``. Admins and the
+  account's owner may do everything; a CAN_VIEW grant (to the user or an active group of it) lets one
+  see the account and use it in a stream, CAN_EDIT also change it; deleting and sharing are the
+  owner's and admins'. Creating one is for the roles that may create datasets. An account one may
+  not see answers 404.
 
 Nothing is cached: a revoke takes effect on the very next request.
 """
@@ -20,6 +25,7 @@ Nothing is cached: a revoke takes effect on the very next request.
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from datagrove.catalog.permissions import PermissionCatalog
@@ -44,6 +50,12 @@ class Action(enum.StrEnum):
     DELETE = "delete"
     REVOKE = "revoke"
     MANAGE_POLICIES = "manage_policies"
+    # Accounts: creating and listing them, and (with ``decide_account``) one account. USE is
+    # naming it in a connector stream, the run engine acting as the stream's run-as user.
+    CREATE_ACCOUNT = "create_account"
+    CREATE_ACCOUNT_FOR_OTHERS = "create_account_for_others"  # naming another user as its owner
+    LIST_ACCOUNTS = "list_accounts"
+    USE = "use"
 
 
 SCOPE_OF = {
@@ -55,6 +67,9 @@ SCOPE_OF = {
     Action.READ_AUDIT: "audit",
     Action.MANAGE_OWN_TOKENS: "user",
     Action.MANAGE_ANY_TOKENS: "user",
+    Action.CREATE_ACCOUNT: "account",
+    Action.CREATE_ACCOUNT_FOR_OTHERS: "account",
+    Action.LIST_ACCOUNTS: "account",
 }
 
 LEVEL_NEEDED = {
@@ -67,8 +82,21 @@ LEVEL_NEEDED = {
 }
 
 DATASET_CREATORS = frozenset({Role.ADMIN, Role.PRIVILEGED, Role.EDITOR})
+# What a grant on an account allows; everything else (DELETE, SHARE) is the owner's and admins'.
+ACCOUNT_LEVEL_NEEDED = {
+    Action.VIEW: AccessLevel.CAN_VIEW,
+    Action.USE: AccessLevel.CAN_VIEW,
+    Action.EDIT: AccessLevel.CAN_EDIT,
+}
+ACCOUNT_ACTIONS = frozenset({Action.VIEW, Action.USE, Action.EDIT, Action.SHARE, Action.DELETE})
 ADMIN_ONLY = frozenset(
-    {Action.MANAGE_USERS, Action.MANAGE_GROUPS, Action.READ_AUDIT, Action.MANAGE_ANY_TOKENS}
+    {
+        Action.MANAGE_USERS,
+        Action.MANAGE_GROUPS,
+        Action.READ_AUDIT,
+        Action.MANAGE_ANY_TOKENS,
+        Action.CREATE_ACCOUNT_FOR_OTHERS,
+    }
 )
 
 
@@ -108,6 +136,8 @@ class AccessControl:
             return Decision(False, f"{action.value} is for admins")
         if action is Action.CREATE_DATASET and actor.user.role not in DATASET_CREATORS:
             return Decision(False, f"role {actor.user.role.value} may not create datasets")
+        if action is Action.CREATE_ACCOUNT and actor.user.role not in DATASET_CREATORS:
+            return Decision(False, f"role {actor.user.role.value} may not create accounts")
         return Decision(True, f"role {actor.user.role.value} may {action.value}")
 
     def require(self, actor: Actor, action: Action, dataset: Dataset | None = None) -> None:
@@ -176,3 +206,48 @@ class AccessControl:
 
     def group_ids(self, actor: Actor) -> list[int]:
         return self._permissions.group_ids(actor.user.id)
+
+    # --- accounts -------------------------------------------------------------------------------
+
+    def decide_account(
+        self, actor: Actor, action: Action, *, owner_id: int, levels: Collection[AccessLevel]
+    ) -> Decision:
+        """May ``actor`` do ``action`` on an account owned by ``owner_id``, of which it holds
+        ``levels`` (its own and its active groups' grants, ``AccountCatalog.levels``)?"""
+        if action not in ACCOUNT_ACTIONS:
+            raise ValueError(f"{action} is not an action on an account")
+        # USE is checked for a stream's run-as user, not a request: no token, no scope.
+        if action is not Action.USE and not actor.has_scope("account"):
+            return Decision(False, "the token lacks the 'account' scope")
+        if actor.user.role is Role.ADMIN:
+            return Decision(True, "admins may do anything")
+        if actor.user.id == owner_id:
+            return Decision(True, "you own the account")
+        best = max(levels, key=lambda level: level.rank) if levels else None
+        needed = ACCOUNT_LEVEL_NEEDED.get(action)
+        if needed is None:
+            return Decision(False, f"only the account's owner and admins may {action.value} it")
+        if best is not None and best.rank >= needed.rank:
+            return Decision(True, f"{best.value} on the account")
+        held = best.value if best else "no access"
+        return Decision(False, f"{action.value} needs {needed.value} on the account; you have {held}")
+
+    def require_account(
+        self,
+        actor: Actor,
+        action: Action,
+        *,
+        account_id: int,
+        owner_id: int,
+        levels: Collection[AccessLevel],
+    ) -> None:
+        """Raise unless allowed: 404 when the actor may not even see the account (its existence
+        does not leak), 403 otherwise (and for a token without the ``account`` scope)."""
+        decision = self.decide_account(actor, action, owner_id=owner_id, levels=levels)
+        if decision.allowed:
+            return
+        if action is not Action.USE and not actor.has_scope("account"):
+            raise Forbidden(decision.reason)
+        if not self.decide_account(actor, Action.USE, owner_id=owner_id, levels=levels).allowed:
+            raise NotFound(f"account {account_id} does not exist")
+        raise Forbidden(decision.reason)

@@ -9,8 +9,9 @@ Rules (access itself is decided by ``AccessControl``):
 * Nobody deletes themself or changes their own role (400): the last admin cannot lock everyone out.
 * A user who still owns datasets is not deleted (409, naming how many): ownership is never moved
   silently. Give the datasets another owner (``PUT /v1/datasets/{id}`` with ``owner.id``) first.
-  Deleting a user removes its OAuth clients, developer tokens, group memberships and dataset grants.
-* Deleting a group removes its memberships and the dataset grants made to it.
+  Deleting a user removes its OAuth clients, developer tokens, group memberships, and dataset
+  and account grants; a user who still owns accounts is not deleted (409) either.
+* Deleting a group removes its memberships and the dataset and account grants made to it.
 * Pages hold at most ``MAX_PAGE`` (500) records: the size pydomo asks for. Larger limits are clamped.
 """
 

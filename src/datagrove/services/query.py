@@ -1,22 +1,28 @@
-"""SQL queries over one dataset: translate MySQL-flavoured SQL, run it in the DuckDB sandbox, and
-hand its rows on as JSON text while they are produced (a large answer is never held whole)."""
+"""SQL queries: translate MySQL-flavoured SQL, run it in the DuckDB sandbox, and hand its rows on
+while they are produced (a large answer is never held whole): over one dataset as JSON text (the
+query API), or over several as Arrow batches (a SQL dataflow, the ``dataset-sql`` connector)."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING
 
 from datagrove.domain import Actor, Dataset
-from datagrove.errors import DatagroveError
+from datagrove.errors import BadRequest, DatagroveError
+from datagrove.services.access import Action
 from datagrove.services.audit import AuditLog
 from datagrove.services.datasets import DatasetService
 from datagrove.services.policies import PolicyService
 from datagrove.tables.json_rows import RowForm
 from datagrove.tables.json_stream import JsonRows
 from datagrove.tables.sandbox import QueryLimits
-from datagrove.tables.sql_translate import translate
-from datagrove.tables.store import TableStore
+from datagrove.tables.sql_translate import table_names, translate, translate_over
+from datagrove.tables.store import TableStore, ViewSource
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["QueryAnswer", "QueryService", "RowForm"]
 
@@ -156,3 +162,33 @@ class QueryService:
             on_end("failure", exc, 0)
             raise
         return QueryAnswer(dataset_id=dataset.id, rows=rows, on_end=on_end)
+
+    def open_batches(self, *, actor: Actor, sql: str) -> pa.RecordBatchReader:
+        """Start ``sql`` (MySQL) over the datasets it names by id (``FROM "<id>"``, back-quoted, or
+        bare where that parses), each as ``actor`` may see it (row-level policies applied), and
+        return a reader of its rows as Arrow batches, in bounded memory.
+
+        Raised here: ``InvalidSql`` (does not parse, is not one read-only query, fails to bind),
+        ``BadRequest`` (names no dataset), ``NotFound`` naming the first dataset that does not exist
+        or that ``actor`` may not view. Errors while reading come out of the reader as
+        ``pyarrow.ArrowInvalid``; ``datagrove.tables.batch_stream.batch_error`` gives back ours.
+        The sandbox is released once the reader is read to the end, fails, or is closed.
+        """
+        names = table_names(sql)
+        if not names:
+            raise BadRequest('the query reads no dataset; name each by its id, e.g. FROM "<dataset id>"')
+        datasets = [self._datasets.get(actor=actor, dataset_id=name, action=Action.VIEW) for name in names]
+        translated = translate_over(
+            sql, views={name: dataset.id for name, dataset in zip(names, datasets, strict=True)}
+        )
+        sources = {
+            dataset.id: ViewSource(
+                dataset.id,
+                dataset.columns,
+                self._policies.row_filter(actor, dataset),
+                # Before the snapshot, which query_batches resolves: see DatasetService.buffered_rows.
+                self._datasets.buffered_rows(dataset.id),
+            )
+            for dataset in datasets
+        }
+        return self._store.query_batches(translated, sources, self._limits)

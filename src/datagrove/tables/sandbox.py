@@ -1,10 +1,12 @@
 """The locked DuckDB in which a user's query runs.
 
 Each query gets a fresh in-memory database that can read exactly the dataset's Parquet files,
-through one view named ``"dataset"``, and nothing else: no other file, no extension, no Python
-variable, no setting change, no disk spill. ``run_query`` adds the row and time limits and turns
-DuckDB's errors into ours; ``datagrove.tables.json_stream`` does the same for answers streamed as
-JSON, with the pieces shared here. This lock is the security boundary; the checks of
+through one view named ``"dataset"`` (a query over several datasets: one view each), and nothing
+else: no other file, no extension, no Python variable, no setting change, no disk spill.
+``run_query`` adds the row and time limits and turns DuckDB's errors into ours;
+``datagrove.tables.json_stream`` does the same for answers streamed as JSON, and
+``datagrove.tables.batch_stream`` for answers handed on as Arrow batches, with the pieces shared
+here. This lock is the security boundary; the checks of
 ``datagrove.tables.sql_translate`` come in front of it for friendlier errors.
 """
 
@@ -14,13 +16,14 @@ import atexit
 import os
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
 
 from datagrove.errors import DatagroveError, InvalidSql, QueryLimitExceeded
+from datagrove.tables.sql_names import quote_identifier
 from datagrove.tables.sql_translate import VIEW_NAME
 
 # How often the watchdog repeats an interrupt that DuckDB may have missed (one sent between
@@ -111,9 +114,18 @@ _SPARES = _SpareDatabases()
 def locked_connection(
     *, view_sql: str, files: Sequence[str], limits: QueryLimits
 ) -> duckdb.DuckDBPyConnection:
-    """Open a fresh in-memory DuckDB holding ``CREATE VIEW "dataset" AS <view_sql>``, then lock it.
+    """Open a fresh in-memory DuckDB holding ``CREATE VIEW "dataset" AS <view_sql>``, then lock it
+    (see ``locked_views``)."""
+    return locked_views(views={VIEW_NAME: view_sql}, files=files, limits=limits)
 
-    ``files`` are the absolute paths that ``view_sql`` reads; they are the only files the
+
+def locked_views(
+    *, views: Mapping[str, str], files: Sequence[str], limits: QueryLimits
+) -> duckdb.DuckDBPyConnection:
+    """Open a fresh in-memory DuckDB holding ``CREATE VIEW "<name>" AS <sql>`` for each of ``views``,
+    then lock it.
+
+    ``files`` are the absolute paths that the views read; they are the only files the
     connection can ever open. Once this returns, no setting can change (not even by a statement
     the caller runs), extensions cannot be installed or loaded, Python variables are not visible
     as tables, and nothing is written to disk. The caller owns the connection and must close it
@@ -141,7 +153,8 @@ def locked_connection(
         con.execute("SET memory_limit = ?", [limits.memory_limit])
         con.execute("SET allowed_paths = ?", [list(files)])
         con.execute("SET enable_external_access = false")
-        con.execute(f'CREATE VIEW "{VIEW_NAME}" AS {view_sql}')
+        for name, view_sql in views.items():
+            con.execute(f"CREATE VIEW {quote_identifier(name)} AS {view_sql}")
         con.execute("SET lock_configuration = true")
     except duckdb.Error as exc:
         con.close()

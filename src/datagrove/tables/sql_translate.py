@@ -1,9 +1,10 @@
-"""Translation of a user's query from Domo's SQL (MySQL flavour) into DuckDB SQL over one dataset.
+"""Translation of a user's query from Domo's SQL (MySQL flavour) into DuckDB SQL over sandbox views.
 
 Domo's query API takes MySQL: back-quoted identifiers, MySQL functions, and the dataset named
 ``table`` (any case) or by its id. ``translate`` returns one read-only DuckDB statement in which
 every reference to the dataset reads the sandbox's view ``"dataset"`` (``VIEW_NAME``), or raises
-``InvalidSql`` saying what is not allowed.
+``InvalidSql`` saying what is not allowed. A query over several datasets (a SQL dataflow) names
+each by its id: ``table_names`` lists them, and ``translate_over`` points each at its own view.
 
 The checks here are defence in depth and the source of friendly errors. The boundary that holds
 even if they were bypassed is the locked DuckDB of ``datagrove.tables.sandbox``.
@@ -11,7 +12,7 @@ even if they were bypassed is the locked DuckDB of ``datagrove.tables.sandbox``.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 import sqlglot
 from sqlglot import exp
@@ -57,12 +58,50 @@ def translate(sql: str, *, dataset_names: Collection[str]) -> str:
     Result columns are named as MySQL names them (``SELECT count(*)`` answers a column
     ``count(*)``): see ``datagrove.tables.mysql_names``.
     """
+    views = {name: VIEW_NAME for name in ("table", *(name.lower() for name in dataset_names))}
+    return _translate(sql, views, scope="its dataset")
+
+
+def table_names(sql: str) -> list[str]:
+    """The tables a MySQL query reads, lower-cased, each once; the names of its WITH clauses are not
+    tables. Raises ``InvalidSql`` when it is not one read-only query, uses a table function or a
+    refused function (the checks of ``translate``) or a schema-qualified name."""
+    tree = _parse_one(sql)
+    # The query's shape first: a table function or a write is refused as such, not as "no dataset".
+    _require_read_only(tree, sql)
+    _refuse_denied_functions(tree)
+    _refuse_table_functions(tree)
+    cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    names: dict[str, None] = {}
+    for table in tree.find_all(exp.Table):
+        if table.args.get("db") or table.args.get("catalog"):
+            raise InvalidSql(
+                f'unknown table "{table.sql(dialect="mysql")}": name each dataset by its id alone'
+            )
+        if table.name and table.name.lower() not in cte_names:
+            names[table.name.lower()] = None
+    return list(names)
+
+
+def translate_over(sql: str, *, views: Mapping[str, str]) -> str:
+    """Return the DuckDB form of one read-only MySQL query over several datasets.
+
+    ``views`` maps each table name the query may read (lower case, e.g. a dataset id) to the
+    sandbox view that holds it; each reference reads its view and keeps the user's alias (or gets
+    its name as alias). Everything else is as for ``translate``: any other table is refused.
+    """
+    return _translate(
+        sql, {name.lower(): view for name, view in views.items()}, scope="the datasets it names"
+    )
+
+
+def _translate(sql: str, views: Mapping[str, str], *, scope: str) -> str:
     tree = _parse_one(sql)
     _require_read_only(tree, sql)
     _refuse_denied_functions(tree)
     _refuse_table_functions(tree)
     name_like_mysql(tree, sql)
-    _rewrite_tables(tree, {"table", *(name.lower() for name in dataset_names)})
+    _rewrite_tables(tree, views, scope)
     _unwrap_mysql_row_constructors(tree)
     # Optimizer hints (/*+ … */) name MySQL indexes and strategies; DuckDB has no use for them.
     for hint in list(tree.find_all(exp.Hint)):
@@ -163,9 +202,9 @@ def _table_function_refusal(node: exp.Expr) -> str:
     )
 
 
-def _rewrite_tables(tree: exp.Expr, dataset_refs: set[str]) -> None:
+def _rewrite_tables(tree: exp.Expr, views: Mapping[str, str], scope: str) -> None:
     cte_names = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    shadowing = cte_names & (dataset_refs | {VIEW_NAME})
+    shadowing = cte_names & (set(views) | {view.lower() for view in views.values()})
     if shadowing:
         raise InvalidSql(
             f'a WITH clause may not define "{sorted(shadowing)[0]}": that name is the dataset\'s'
@@ -173,16 +212,15 @@ def _rewrite_tables(tree: exp.Expr, dataset_refs: set[str]) -> None:
     for table in list(tree.find_all(exp.Table)):
         name = table.name
         if table.args.get("db") or table.args.get("catalog"):
-            raise InvalidSql(
-                f'unknown table "{table.sql(dialect="mysql")}": a query may only read its dataset'
-            )
+            raise InvalidSql(f'unknown table "{table.sql(dialect="mysql")}": a query may only read {scope}')
         if name.lower() in cte_names:
             continue
-        if name.lower() not in dataset_refs:
-            raise InvalidSql(f'unknown table "{name}": a query may only read its dataset')
+        view = views.get(name.lower())
+        if view is None:
+            raise InvalidSql(f'unknown table "{name}": a query may only read {scope}')
         if table.args.get("alias") is None:
             table.set("alias", exp.TableAlias(this=exp.to_identifier(name, quoted=True)))
-        table.set("this", exp.to_identifier(VIEW_NAME, quoted=True))
+        table.set("this", exp.to_identifier(view, quoted=True))
 
 
 def _unwrap_mysql_row_constructors(tree: exp.Expr) -> None:

@@ -17,7 +17,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -35,6 +35,7 @@ from pyiceberg.types import NestedField
 
 from datagrove import crashpoints
 from datagrove.errors import DatagroveError, NotFound
+from datagrove.tables.batch_stream import stream_batches
 from datagrove.tables.buffered import BufferedRows, after, write_buffered
 from datagrove.tables.conform import conforming_select
 from datagrove.tables.json_rows import RowForm
@@ -73,6 +74,17 @@ class Snapshot:
 
     files: tuple[str, ...]
     appended_through: int
+
+
+@dataclass(frozen=True)
+class ViewSource:
+    """One dataset as a query over several sees it: the rows of ``columns`` that ``row_filter``
+    allows (None: all), with the ``buffered`` rows its snapshot does not hold yet."""
+
+    dataset_id: str
+    columns: Sequence[Column]
+    row_filter: str | None = None
+    buffered: Sequence[BufferedRows] = ()
 
 
 class WatermarkMoved(DatagroveError):
@@ -451,6 +463,37 @@ class TableStore:
             raise
         rows.on_close(cleanup.close)
         return rows
+
+    def query_batches(
+        self, sql: str, sources: Mapping[str, ViewSource], limits: QueryLimits
+    ) -> pa.RecordBatchReader:
+        """Start translated user ``sql`` in the sandbox over several datasets, each the view named by
+        its key in ``sources`` over its current snapshot and buffered rows; its rows stream out of
+        the returned reader as Arrow batches (see ``batch_stream.stream_batches``, which also says
+        how errors come out). Each dataset's snapshot is resolved here, one after the other.
+
+        Each source's ``buffered`` rows must have been read *before* this call (see ``query``).
+        """
+        # The buffered rows' files must live as long as the reader: releasing it removes them.
+        cleanup = contextlib.ExitStack()
+        area = cleanup.enter_context(self.read_area())
+        try:
+            views: dict[str, str] = {}
+            files: list[str] = []
+            for index, (name, source) in enumerate(sources.items()):
+                snapshot = self.snapshot(source.dataset_id)
+                own = area / str(index)  # each dataset's buffered files are named alike
+                own.mkdir()
+                read = [
+                    *snapshot.files,
+                    *self._buffered_files(snapshot, source.buffered, source.columns, own),
+                ]
+                views[name] = self.view_sql(source.columns, read, source.row_filter)
+                files.extend(read)
+            return stream_batches(sql, views=views, files=files, limits=limits, on_close=cleanup.close)
+        except BaseException:
+            cleanup.close()
+            raise
 
     def export_csv(
         self,

@@ -12,19 +12,26 @@ Decisions (the seed document first, product-api.md §2 beside it):
 * A stream whose dataset was deleted answers the default keys that still hold, ``valid: false``,
   ``status: "deleted"`` and ``deleted: true`` (``all`` adds the dataset's id, name and description).
 * ``POST /`` creates a dataset named ``dataSource.name`` and its stream and answers 201 with the
-  Stream (``status: "created"``). Its schema is ``schemaDefinition.columns`` when sent (Domo's R
-  package sends one), else empty. Connector settings (``transport``, ``configuration``,
-  ``account``, ``dataProvider``, ``advancedScheduleJson``) are accepted and not stored: Datagrove
-  runs no connectors.
+  seed's ``{"id", "status": "created"}`` beside the full Stream. Its schema is
+  ``schemaDefinition.columns`` when sent (Domo's R package sends one), else empty (a connector's
+  first run gives it the source's). A body with a ``dataProvider.key`` and a transport other than
+  ``API`` creates a connector stream (``connector_streams.py``): its ``configuration``,
+  ``account`` and ``advancedScheduleJson`` are checked and stored, secrets sealed and shown masked.
 * ``PUT /{id}`` merges a partial Stream: ``updateMethod`` (unless ``changeUpdateMethod=false``),
-  ``schemaDefinition.columns`` (a schema change that keeps the rows) and ``dataSource.name`` /
-  ``.description``; every other key is ignored, since clients PUT back the whole object they read.
+  ``schemaDefinition.columns`` (a schema change that keeps the rows), ``dataSource.name`` /
+  ``.description`` and a connector's ``configuration`` (by item name; a masked value keeps the
+  secret), ``account``, ``advancedScheduleJson`` and ``dataProvider``; every other key is ignored,
+  since clients PUT back the whole object they read.
   It answers 200 with the full Stream.
 * ``POST /{id}/executions`` takes no body, ``{"runType": ...}``, the seed's ``{"action": ...}``
-  or ``{"updateMethod": ...}``. With no connector to start, it opens an ACTIVE execution (200,
-  the seed's success code), which the stream-execution push flow then fills:
-  ``PUT .../executions/{e}/part/{n}`` (CSV, no header, gzip welcome) and ``PUT .../executions/{e}/commit``.
-* ``GET /{id}/history/aggregate`` lists executions newest first (``limit``, default 1000).
+  or ``{"updateMethod": ...}`` and answers 200 (the seed's success code) with the execution and
+  ``status: "started"``. On a connector stream it queues a run (``services/connector_runs.py``;
+  409 while one is in progress unless ``abortRunning=true``), which ends SUCCESS or ERROR with
+  ``errors[{category, code, message}]``. On a push stream it opens an ACTIVE execution that the
+  push flow fills: ``PUT .../executions/{e}/part/{n}`` (CSV, no header, gzip welcome) and
+  ``PUT .../executions/{e}/commit``. ``PUT .../executions/{e}/abort`` aborts either.
+* ``GET /{id}/history/aggregate`` lists executions newest first (``limit``, default 1000), with the
+  seed's ``status`` (completed, failed, running, aborted), ``duration`` and ``error``.
 * Stream and execution times are epoch seconds; the embedded dataSource's are epoch milliseconds.
 """
 
@@ -41,6 +48,7 @@ from datagrove.api import render
 from datagrove.api.bodies import json_object
 from datagrove.api.params import PathId, int_param
 from datagrove.api.product import epoch_seconds, known_id
+from datagrove.api.product.connector_streams import connector_fields, connector_spec
 from datagrove.api.product.datasources import datasource
 from datagrove.api.public_v1.streams import receive_part, update_method
 from datagrove.api.responses import json_response
@@ -106,8 +114,8 @@ def execution(e: Execution, *, started_by: int | None = None) -> dict[str, Any]:
                 "id": None,
                 "streamId": e.stream_id,
                 "executionId": e.id,
-                "category": "FRAMEWORK",
-                "code": None,
+                "category": e.error_category or "FRAMEWORK",
+                "code": e.error_code,
                 "message": e.error,
                 "invalidatesExecution": True,
                 "parameters": {},
@@ -121,13 +129,13 @@ def execution(e: Execution, *, started_by: int | None = None) -> dict[str, Any]:
         "endedAt": epoch_seconds(e.ended_at),
         "updateMethod": e.update_method.value,
         "index": True,
-        "retryCount": 0,
+        "retryCount": e.retry_count,
         "retryExecution": None,
         "containerManagerId": None,
         "uploadId": None,
         "indexRequestKey": None,
         "currentState": STATE[e.state],
-        "runType": "MANUAL",
+        "runType": e.run_type.value,
         "createdAt": epoch_seconds(e.created_at),
         "modifiedAt": epoch_seconds(e.modified_at),
         "latestPhase": None,
@@ -135,7 +143,7 @@ def execution(e: Execution, *, started_by: int | None = None) -> dict[str, Any]:
         "removed": False,
         "rowsInserted": e.rows,
         "bytesInserted": e.bytes,
-        "startedBy": None if started_by is None else str(started_by),
+        "startedBy": None if (started_by or e.started_by) is None else str(started_by or e.started_by),
         "cancelledBy": None,
         "dataTag": None,
         "peakMemoryUsedBytes": None,
@@ -152,7 +160,7 @@ SEED_STATUS = {
     ExecutionState.COMMITTING: "running",
     ExecutionState.SUCCESS: "completed",
     ExecutionState.ERROR: "failed",
-    ExecutionState.ABORTED: "failed",
+    ExecutionState.ABORTED: "aborted",
 }
 
 
@@ -169,6 +177,7 @@ def aggregate(e: Execution) -> dict[str, Any]:
         "startedAt": epoch_seconds(e.created_at),
         "endedAt": epoch_seconds(e.ended_at),
         "updateMethod": e.update_method.value,
+        "runType": e.run_type.value,
         "peakMemoryUsedBytes": None,
     }
     if e.ended_at is not None:
@@ -180,14 +189,14 @@ def aggregate(e: Execution) -> dict[str, Any]:
 
 def summary(view: StreamView, *, status: str = "active") -> dict[str, Any]:
     """The seed's default representation: ``userId`` the dataset's owner, both names the dataset's."""
-    d = view.dataset
+    d, connector = view.dataset, view.stream.connector
     return {
         "id": view.stream.id,
         "userId": d.owner.id,
         "name": d.name,
         "displayName": d.name,
-        "type": TRANSPORT_TYPE,
-        "dataProviderType": DATA_PROVIDER_KEY,
+        "type": connector.transport.get("type", "CONNECTOR") if connector else TRANSPORT_TYPE,
+        "dataProviderType": connector.provider_key if connector else DATA_PROVIDER_KEY,
         "valid": True,
         "status": status,
     }
@@ -222,7 +231,9 @@ def tombstone(t: Tombstone, *, full: bool) -> dict[str, Any]:
     return body
 
 
-def stream(view: StreamView, level: AccessLevel, executions: list[Execution]) -> dict[str, Any]:
+def stream(
+    view: StreamView, level: AccessLevel, executions: list[Execution], connector: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The full Stream object; ``executions`` oldest first."""
     s, d = view.stream, view.dataset
     last = executions[-1] if executions else None
@@ -269,6 +280,7 @@ def stream(view: StreamView, level: AccessLevel, executions: list[Execution]) ->
         "scheduleAssertion": False,
         "inactiveScheduleCode": None,
         "configuration": [],
+        **(connector or {}),
     }
 
 
@@ -304,8 +316,15 @@ def representation(
     elif names is not None and set(names) <= set(DEFAULT_FIELDS):
         body = summary(found, status=status)
     else:
-        _, level = request.app.state.services.sharing.own_level(actor=actor, dataset_id=found.dataset.id)
-        full = stream(found, level, all_executions(request, actor, found.stream.id))
+        services = request.app.state.services
+        _, level = services.sharing.own_level(actor=actor, dataset_id=found.dataset.id)
+        settings = found.stream.connector
+        extra = (
+            None
+            if settings is None
+            else connector_fields(found.stream.id, settings, services.connector_streams)
+        )
+        full = stream(found, level, all_executions(request, actor, found.stream.id), extra)
         body = {**summary(found, status=status), **full}
     if names is None:
         return body
@@ -332,14 +351,19 @@ async def create_stream(request: Request, actor: Actor = Depends(current_actor))
     if not isinstance(source, dict) or not isinstance(source.get("name"), str) or not source["name"].strip():
         raise BadRequest("dataSource must be an object with a non-empty 'name'")
     description = source.get("description")
-    view = await run_in_threadpool(
-        request.app.state.services.streams.create,
+    spec = connector_spec(body)
+    services = request.app.state.services
+    created = dict(
         actor=actor,
         name=source["name"],
         description=description if isinstance(description, str) else "",
         columns=render.parse_columns(body.get("schemaDefinition") or {"columns": []}),
         update_method=update_method(body.get("updateMethod")) or UpdateMethod.REPLACE,
     )
+    if spec is None:
+        view = await run_in_threadpool(services.streams.create, **created)
+    else:
+        view = await run_in_threadpool(services.connector_streams.create, **created, spec=spec)
     body = await run_in_threadpool(representation, request, actor, view, names, status="created")
     return json_response(body, status=201)
 
@@ -371,14 +395,18 @@ async def update_stream(
     names = requested(request.query_params.get("fields"), default=None)
     body = await json_object(request, required=False)
     change_method = request.query_params.get("changeUpdateMethod", "true").strip().lower() != "false"
+    services = request.app.state.services
     view = await run_in_threadpool(
-        request.app.state.services.streams.update,
+        services.streams.update,
         actor=actor,
         stream_id=stream_id,
         update_method=update_method(body.get("updateMethod")) if change_method else None,
         columns=schema_change(body.get("schemaDefinition")),
         **data_source_change(body.get("dataSource")),
     )
+    spec = connector_spec(body, existing=view.stream.connector)
+    if spec is not None:
+        view = await run_in_threadpool(services.connector_streams.update, actor=actor, view=view, spec=spec)
     return json_response(await run_in_threadpool(representation, request, actor, view, names))
 
 
@@ -426,12 +454,20 @@ async def create_execution(
 ) -> Response:
     known_id(stream_id, "stream")
     body = await json_object(request, required=False)
-    created = await run_in_threadpool(
-        request.app.state.services.streams.create_execution,
-        actor=actor,
-        stream_id=stream_id,
-        update_method=update_method(body.get("updateMethod")),
-    )
+    services = request.app.state.services
+    found = await run_in_threadpool(services.streams.get, actor=actor, stream_id=stream_id)
+    if found.stream.connector is not None:
+        abort_running = request.query_params.get("abortRunning", "false").strip().lower() == "true"
+        created = await run_in_threadpool(
+            services.connector_runs.start, actor=actor, stream_id=stream_id, abort_running=abort_running
+        )
+    else:
+        created = await run_in_threadpool(
+            services.streams.create_execution,
+            actor=actor,
+            stream_id=stream_id,
+            update_method=update_method(body.get("updateMethod")),
+        )
     # The seed document's {"executionId", "status": "started"} beside Domo's execution object.
     return json_response({**execution(created, started_by=actor.user.id), "status": "started"})
 
@@ -474,3 +510,17 @@ async def commit(
         request.app.state.services.streams.commit, actor=actor, stream_id=stream_id, execution_id=execution_id
     )
     return json_response(execution(committed))
+
+
+@router.put("/{stream_id}/executions/{execution_id}/abort")
+async def abort(
+    stream_id: PathId, execution_id: PathId, request: Request, actor: Actor = Depends(current_actor)
+) -> Response:
+    """Abort a push execution or a connector run (body: Domo's optional AbortReason, ignored)."""
+    known_id(stream_id, "stream")
+    known_id(execution_id, "execution")
+    await json_object(request, required=False)
+    aborted = await run_in_threadpool(
+        request.app.state.services.streams.abort, actor=actor, stream_id=stream_id, execution_id=execution_id
+    )
+    return json_response(execution(aborted))

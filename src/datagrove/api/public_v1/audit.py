@@ -36,6 +36,10 @@ EVENTS = {
     "dataset.permission": "Changed access to DataSet",
     "token.create": "Generated access token",
     "token.revoke": "Revoked access token",
+    "account.create": "Created account",
+    "account.update": "Updated account",
+    "account.delete": "Deleted account",
+    "account.share": "Shared account",
 }
 OUTCOMES = {"failure": "failed", "denied": "denied"}
 

@@ -50,8 +50,6 @@ def upgrade() -> None:
         streams.add_column(sa.Column("run_as_id", sa.BigInteger, nullable=True))
         streams.add_column(sa.Column("schedule", sa.Text, nullable=True))
         streams.add_column(sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=True))
-        # JSON the last successful run left for the next (an incremental cursor's last value).
-        streams.add_column(sa.Column("connector_state", sa.Text, nullable=True))
     op.create_index("ix_dg_streams_next_run_at", "dg_streams", ["next_run_at"])
     with op.batch_alter_table("dg_executions") as executions:
         executions.add_column(sa.Column("run_type", sa.String(16), nullable=False, server_default="MANUAL"))
@@ -68,6 +66,9 @@ def upgrade() -> None:
         executions.add_column(sa.Column("scheduled_for", sa.DateTime(timezone=True), nullable=True))
         executions.add_column(sa.Column("error_category", sa.String(32), nullable=True))
         executions.add_column(sa.Column("error_code", sa.String(64), nullable=True))
+        # JSON the connector left for the next run; in force once this execution is SUCCESS, so the
+        # state and the rows it describes land together (a crash between them re-reads nothing twice).
+        executions.add_column(sa.Column("connector_state", sa.Text, nullable=True))
     op.create_index("ix_dg_executions_queue", "dg_executions", ["connector_run", "state", "runner"])
     op.create_table(
         "dg_schedule_occurrences",
@@ -97,6 +98,7 @@ def downgrade() -> None:
             "scheduled_for",
             "error_category",
             "error_code",
+            "connector_state",
         ):
             executions.drop_column(name)
     op.drop_index("ix_dg_streams_next_run_at", "dg_streams")
@@ -109,7 +111,6 @@ def downgrade() -> None:
             "run_as_id",
             "schedule",
             "next_run_at",
-            "connector_state",
         ):
             streams.drop_column(name)
     op.drop_table("dg_account_grants")

@@ -1,0 +1,80 @@
+"""``BatchFiles``: Arrow record batches written to staged Parquet files, a bounded number of rows each.
+
+A connector run hands its batches here one at a time, so its memory is one batch plus the writer's
+row group, whatever the size of the source. The files are written with exactly the dataset's Arrow
+schema (``ColumnType.arrow``), which is what ``TableStore.commit_files`` adds to the Iceberg table.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from datagrove.tables.types import Column
+
+ROW_GROUP_ROWS = 1_000_000
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    path: Path
+    rows: int
+    bytes: int
+
+
+def arrow_schema(columns: Sequence[Column]) -> pa.Schema:
+    return pa.schema([pa.field(c.name, c.type.arrow) for c in columns])
+
+
+class BatchFiles:
+    def __init__(self, directory: Path, columns: Sequence[Column], *, rows_per_file: int) -> None:
+        self._directory = directory
+        self._schema = arrow_schema(columns)
+        self._rows_per_file = max(1, rows_per_file)
+        self._writer: pq.ParquetWriter | None = None
+        self._path: Path | None = None
+        self._rows = 0
+        self.written: list[WrittenFile] = []
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Append ``batch`` (already of the dataset's schema), starting a new file when full."""
+        while batch.num_rows:
+            if self._writer is None:
+                self._open()
+            assert self._writer is not None
+            room = self._rows_per_file - self._rows
+            head, batch = batch.slice(0, room), batch.slice(room)
+            self._writer.write_batch(head, row_group_size=ROW_GROUP_ROWS)
+            self._rows += head.num_rows
+            if self._rows >= self._rows_per_file:
+                self._close_file()
+
+    def finish(self) -> list[WrittenFile]:
+        """Close the last file; the files written, in order."""
+        if self._writer is not None:
+            self._close_file()
+        return self.written
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        for path in [f.path for f in self.written] + ([self._path] if self._path else []):
+            path.unlink(missing_ok=True)
+
+    def _open(self) -> None:
+        self._directory.mkdir(parents=True, exist_ok=True)
+        self._path = self._directory / f"run-{len(self.written):06d}-{uuid.uuid4().hex[:8]}.parquet"
+        self._writer = pq.ParquetWriter(self._path, self._schema, compression="zstd")
+        self._rows = 0
+
+    def _close_file(self) -> None:
+        assert self._writer is not None and self._path is not None
+        self._writer.close()
+        self.written.append(WrittenFile(self._path, self._rows, self._path.stat().st_size))
+        self._writer, self._path, self._rows = None, None, 0
