@@ -39,7 +39,16 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import DATA_DIR, machine, markdown_table, record_section, running_server, text_table, today  # noqa: E402
+from bench.common import (
+    DATA_DIR,
+    RunningServer,
+    machine,
+    markdown_table,
+    record_section,
+    running_server,
+    text_table,
+    today,
+)  # noqa: E402
 from bench.stream_ingest import cpu_seconds, peak_rss_mb, reset_peak_rss  # noqa: E402
 from bench.tpch_query import (  # noqa: E402
     LINEITEM,
@@ -48,6 +57,7 @@ from bench.tpch_query import (  # noqa: E402
     lineitem_csv,
     quiet_duckdb,
     scale_label,
+    server_log,
     verify_checksum,
 )
 
@@ -201,6 +211,8 @@ class Run:
     server_cpu_seconds: float
     server_peak_mb: float  # VmHWM from the run's start to its SUCCESS
     children_peak_mb: float  # highest sampled RSS of the server's child processes, 0 when none
+    engine_seconds: float  # the run engine's own time (its "connector run succeeded" log line)
+    commit_seconds: float  # of which the stream commit (its "execution committed" log line)
 
 
 def descendants(pid: int) -> list[int]:
@@ -233,8 +245,11 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run_stream(client: httpx.Client, pid: int, stream_id: str) -> Run:
+def run_stream(server: RunningServer, client: httpx.Client, stream_id: str) -> Run:
     """One manual run of the stream, timed from the request until the execution reads SUCCESS."""
+    assert server.process is not None
+    pid = server.process.pid
+    _, log_start = server_log(server, 0)
     reset_peak_rss(pid)
     cpu_before = cpu_seconds(pid)
     children_peak = 0.0
@@ -259,12 +274,18 @@ def run_stream(client: httpx.Client, pid: int, stream_id: str) -> Run:
         execution = polled.json()
     seconds = time.perf_counter() - started
     rows = execution.get("rowsInserted")
+    entries, _ = server_log(server, log_start)
+    mine = [e for e in entries if e.get("execution") == execution_id]
+    engine = next((e["seconds"] for e in mine if e.get("event") == "connector run succeeded"), float("nan"))
+    commit = next((e["ms"] / 1000 for e in mine if e.get("event") == "execution committed"), float("nan"))
     return Run(
         seconds=seconds,
         rows_inserted=None if rows is None else int(rows),
         server_cpu_seconds=cpu_seconds(pid) - cpu_before,
         server_peak_mb=peak_rss_mb(pid),
         children_peak_mb=children_peak,
+        engine_seconds=engine,
+        commit_seconds=commit,
     )
 
 
@@ -350,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 target.unlink()
                 baselines.append(seconds)
 
-                run = run_stream(client, pid, stream_id)
+                run = run_stream(server, client, stream_id)
                 found = dataset_sums(client, dataset_id)
                 if found != expected:
                     raise SystemExit(
@@ -365,7 +386,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 print(
                     f"round {round_number}: psql \\copy {seconds:.2f} s = {rows / seconds:,.0f} rows/s; "
                     f"connector run {run.seconds:.2f} s = {rows / run.seconds:,.0f} rows/s "
-                    f"(server CPU {run.server_cpu_seconds:.1f} s, peak {run.server_peak_mb:.0f} MB); "
+                    f"(reading + writing {run.engine_seconds - run.commit_seconds:.2f} s, commit {run.commit_seconds:.2f} s; "
+                    f"server CPU {run.server_cpu_seconds:.1f} s, peak {run.server_peak_mb:.0f} MB); "
                     f"ratio {ratios[-1]:.2f}x",
                     flush=True,
                 )
@@ -439,6 +461,13 @@ class Report:
             [
                 "connector run (`POST …/executions` until SUCCESS), median",
                 f"{run:.2f} s = **{self.rate(run)}** ({spread([r.seconds for r in self.runs])} s)",
+                "",
+            ],
+            [
+                "  of which reading the source + writing Parquet / commit / queue and polling (medians)",
+                f"{statistics.median(r.engine_seconds - r.commit_seconds for r in self.runs):.2f} s / "
+                f"{statistics.median(r.commit_seconds for r in self.runs):.2f} s / "
+                f"{statistics.median(r.seconds - r.engine_seconds for r in self.runs):.2f} s",
                 "",
             ],
             [
