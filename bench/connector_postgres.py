@@ -306,12 +306,11 @@ def dataset_sums(client: httpx.Client, dataset_id: str) -> Sums:
     return (found[0], found[1], found[2], found[3])
 
 
-def dataset_columns(client: httpx.Client, stream_id: str) -> list[tuple[str, str]]:
-    """(name, type) of the stream's dataset schema as the stream reports it."""
-    response = client.get(f"/api/data/v1/streams/{stream_id}")
+def dataset_columns(client: httpx.Client, dataset_id: str) -> list[tuple[str, str]]:
+    """(name, type) of the dataset's schema, as ``GET /v1/datasets/{id}`` shows it."""
+    response = client.get(f"/v1/datasets/{dataset_id}")
     response.raise_for_status()
-    definition = response.json().get("schemaDefinition") or {}
-    return [(c["name"], c["type"]) for c in definition.get("columns", [])]
+    return [(c["name"], c["type"]) for c in (response.json().get("schema") or {}).get("columns", [])]
 
 
 # --- the run ----------------------------------------------------------------------------------------
@@ -391,7 +390,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"ratio {ratios[-1]:.2f}x",
                     flush=True,
                 )
-            columns = dataset_columns(client, stream_id)
+            columns = dataset_columns(client, dataset_id)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     load_after = os.getloadavg()[0]
@@ -511,7 +510,7 @@ class Report:
                 markdown_table(self.HEADERS, self.rows_table()),
                 f'Each of the {self.rounds} rounds runs `psql -X -c "\\copy (SELECT * FROM '
                 f"{self.schema}.lineitem) TO '<file>' CSV\"` ({self.csv_out_mb:.0f} MB written, into the "
-                f"server's scratch directory, deleted afterwards) and then one manual run of one "
+                f"benchmark's scratch directory, deleted afterwards) and then one manual run of one "
                 f"`postgresql` connector stream (REPLACE, the same query, an account holding the "
                 f"connection) of a server on a SQLite catalog with default settings but "
                 f"`DATAGROVE_CONNECTOR_ALLOWED_HOSTS=127.0.0.1`. The run is timed from `POST "
