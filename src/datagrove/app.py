@@ -213,6 +213,7 @@ def build_services(settings: Settings) -> Services:
             retries=settings.connector_retries,
             retry_backoff_seconds=settings.connector_retry_backoff_seconds,
             heartbeat_seconds=settings.connector_heartbeat_seconds,
+            sql_timeout_seconds=settings.connector_sql_timeout_seconds,
         ),
     )
     scheduler = Scheduler(

@@ -120,6 +120,10 @@ class Settings(BaseSettings):
         description="How often a running connector run records that it is alive; one silent for four "
         "times this is taken for dead, marked failed and retried.",
     )
+    connector_sql_timeout_seconds: float = Field(
+        3600,
+        description="Longest a dataset-sql connector's query may run (queries over HTTP: query_timeout_seconds).",
+    )
     scheduler_interval_seconds: float = Field(1.0, description="How often due schedules are looked for.")
     scheduler_clock_file: Path | None = Field(
         None,

@@ -11,14 +11,12 @@ is at hand). Filled in by plain text replacement: the host, the token, the ids (
 from __future__ import annotations
 
 import ast
-import contextlib
-import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.e2e.test_datasets_api_document import run as run_snippet
 from tests.support.connector_streams import new_account, rows, wait_for
 from tests.support.server import RunningServer
 from tests.support.sources import FileServer, Served
@@ -101,18 +99,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running.stop()
 
 
-def run(snippet: str, server: RunningServer, **filled: str) -> tuple[str, Any]:
-    code = snippet.replace("https://<domo-instance-here>", server.base_url)
-    code = code.replace("<your-token-here>", server.token)
-    for placeholder, real in filled.items():
-        code = code.replace(placeholder, real)
-    printed = io.StringIO()
-    namespace: dict[str, Any] = {}
-    with contextlib.redirect_stdout(printed):
-        exec(compile(code, "<seed snippet>", "exec"), namespace)  # noqa: S102 - the document's own code
-    return printed.getvalue(), namespace["response"]
-
-
 def test_the_snippets_here_are_the_documents_own():
     if not SEED.exists():
         pytest.skip("the seed documents are not beside this checkout")
@@ -125,7 +111,7 @@ def test_the_snippets_here_are_the_documents_own():
 def test_create_execute_and_history_run_as_written(server: RunningServer, web: FileServer):
     with server.client() as client:
         account = new_account(client, "http", {"bearerToken": "unused"})
-    printed, response = run(
+    printed, response = run_snippet(
         SNIPPETS["Stream (Connector) - Create"],
         server,
         accountId=account,
@@ -141,7 +127,7 @@ def test_create_execute_and_history_run_as_written(server: RunningServer, web: F
     assert created["advancedScheduleJson"] == '{"type":"MANUAL","timezone":"UTC"}'
     stream_id = str(created["id"])
 
-    printed, response = run(SNIPPETS["Execute Dataset Stream"], server, stream123=stream_id)
+    printed, response = run_snippet(SNIPPETS["Execute Dataset Stream"], server, stream123=stream_id)
     assert printed == "Stream executed successfully\n", response.text
     started = response.json()
     assert started["status"] == "started" and started["currentState"] == "ACTIVE"
@@ -155,7 +141,7 @@ def test_create_execute_and_history_run_as_written(server: RunningServer, web: F
             {"region": "south", "amount": 32},
         ]
 
-    printed, response = run(SNIPPETS["Stream Execution History"], server, stream123=stream_id)
+    printed, response = run_snippet(SNIPPETS["Stream Execution History"], server, stream123=stream_id)
     entries = ast.literal_eval(printed.strip())
     assert response.status_code == 200
     assert entries[0]["executionId"] == started["executionId"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.test_sharing import new_person
 from tests.support.connector_streams import config, history, new_account, new_stream, rows, run, wait_for
 from tests.support.server import RunningServer
 from tests.support.sources import Database, FileServer, Served, mariadb_source, postgres_source
@@ -396,3 +397,21 @@ def test_no_credential_in_any_response_or_log_line(server: RunningServer, pg: Da
     # Nor in the catalog: credentials and secret configuration items are sealed there.
     for path in server.data_dir.glob("catalog.db*"):
         assert_no_secret(path.read_bytes().decode("latin-1"), secrets)
+
+
+def test_only_an_account_shared_with_the_caller_may_be_used(server: RunningServer, pg: Database):
+    owner, other = new_person(server, role="Editor"), new_person(server, role="Editor")
+    with owner.client(server) as client:
+        account = new_account(client, "postgresql", pg.credentials())
+    with other.client(server) as client:
+        hidden = new_stream(
+            client, "postgresql", config(query="SELECT 1 AS one"), account=account, expect=404
+        )
+        assert account in hidden["message"]
+    with owner.client(server) as client:
+        shared = client.post(f"/v1/accounts/{account}/shares", json={"user": {"id": other.id}})
+        assert shared.status_code == 200, shared.text
+    with other.client(server) as client:
+        stream = new_stream(client, "postgresql", config(query="SELECT 1 AS one"), account=account)
+        ended = run(client, stream["id"])
+    assert ended["currentState"] == "SUCCESS", ended

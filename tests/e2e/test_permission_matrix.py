@@ -48,6 +48,7 @@ class Objects:
     user: int
     group: int
     token_id: int
+    account: int
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +110,28 @@ def fresh_objects(world: World) -> Objects:
         spare = admin.post("/v1/users", json={"name": "spare", "email": f"s-{uuid.uuid4().hex[:8]}@x.io"})
         group = admin.post("/v1/groups", json={"name": f"spare {uuid.uuid4().hex[:8]}"}).json()["id"]
         token = admin.post("/api/data/v1/accesstokens", json={"name": "spare", "ownerId": spare.json()["id"]})
+        # An account of the owner's: the editor may change it, the viewer and the group use it.
+        account = owner.post(
+            "/v1/accounts",
+            json={"name": "matrix", "type": {"id": "http", "properties": {"bearerToken": "t"}}},
+        )
+        assert account.status_code == 201, account.text
+        account_id = int(account.json()["id"])
+        for body in (
+            {"user": {"id": world.ids["editor"]}, "accessLevel": "CAN_EDIT"},
+            {"user": {"id": world.ids["viewer"]}},
+            {"group": {"id": world.group_id}},
+        ):
+            assert owner.post(f"/v1/accounts/{account_id}/shares", json=body).status_code == 200
     return Objects(
-        dataset, sid, execution, policy.json()["id"], spare.json()["id"], group, token.json()["id"]
+        dataset,
+        sid,
+        execution,
+        policy.json()["id"],
+        spare.json()["id"],
+        group,
+        token.json()["id"],
+        account_id,
     )
 
 
@@ -368,6 +389,42 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
         (200, 404, 404, 404, 404, 404, 404, 403),
     ),
 }
+
+# Accounts have their own grants (docs/accounts.md): owner and admins everything, CAN_EDIT changes,
+# CAN_VIEW (the viewer and the group) sees and uses; the co-owner of the dataset has no grant on it.
+ACCOUNT_VIEW = (200, 200, 404, 200, 200, 200, 404, 403)
+MATRIX.update(
+    {
+        ("POST", "/v1/accounts"): (
+            call("POST", "/v1/accounts", json={"name": "a", "type": {"id": "http", "properties": {}}}),
+            CREATORS_201,
+        ),
+        ("GET", "/v1/accounts"): (call("GET", "/v1/accounts"), ANYONE_200),
+        ("GET", "/v1/accounts/{id}"): (call("GET", "/v1/accounts/{account}"), ACCOUNT_VIEW),
+        ("PATCH", "/v1/accounts/{id}"): (
+            call("PATCH", "/v1/accounts/{account}", json={"name": "renamed"}),
+            (202, 202, 404, 202, 403, 403, 404, 403),
+        ),
+        ("DELETE", "/v1/accounts/{id}"): (
+            call("DELETE", "/v1/accounts/{account}"),
+            (204, 204, 404, 403, 403, 403, 404, 403),
+        ),
+        ("POST", "/v1/accounts/{id}/shares"): (
+            call("POST", "/v1/accounts/{account}/shares", json={"user": {"id": "{user}"}}),
+            (200, 200, 404, 403, 403, 403, 404, 403),
+        ),
+        ("GET", "/api/data/v1/accounts"): (call("GET", "/api/data/v1/accounts"), ANYONE_200),
+        ("GET", "/api/data/v1/accounts/{id}"): (call("GET", "/api/data/v1/accounts/{account}"), ACCOUNT_VIEW),
+        ("GET", "/api/data/v2/accounts/share/{id}"): (
+            call("GET", "/api/data/v2/accounts/share/{account}"),
+            ACCOUNT_VIEW,
+        ),
+        ("PUT", "/api/data/v1/streams/{stream_id}/executions/{execution_id}/abort"): (
+            call("PUT", "/api/data/v1/streams/{stream}/executions/{execution}/abort"),
+            EDIT_200,
+        ),
+    }
+)
 
 # Routes that answer without credentials, by design.
 OPEN = {("GET", "/health"), ("GET", "/oauth/token"), ("POST", "/oauth/token")}

@@ -261,11 +261,21 @@ def test_creating_a_connector_stream_makes_a_dataset_named_by_its_data_source(
     with editor.client(server) as client:
         stream = create_stream(
             client,
-            transport={"type": "CONNECTOR", "description": "com.domo.connector.x", "version": "1"},
-            configuration=[{"name": "query", "value": "SELECT 1", "type": "string", "category": "METADATA"}],
-            account={"id": 3},
+            transport={
+                "type": "CONNECTOR",
+                "description": "com.datagrove.connector.dataset-sql",
+                "version": "1",
+            },
+            configuration=[
+                {
+                    "name": "query",
+                    "value": "SELECT * FROM `00000000-0000-4000-8000-000000000000`",
+                    "type": "string",
+                    "category": "METADATA",
+                }
+            ],
             updateMethod="APPEND",
-            dataProvider={"key": "x"},
+            dataProvider={"key": "dataset-sql"},
             advancedScheduleJson='{"type": "MANUAL", "timezone": "UTC"}',
         )
         assert stream["updateMethod"] == "APPEND"
@@ -374,7 +384,7 @@ def test_history_aggregate_lists_executions_newest_first(server: RunningServer, 
     assert entries[0]["currentState"] == "ACTIVE" and entries[0]["status"] == "running"
     assert entries[1]["currentState"] == "ERROR"  # superseded by the second one
     # The seed document's keys (status, then duration or error once it ended) beside Domo's.
-    assert entries[1]["status"] == "failed" and "superseded" in entries[1]["error"]
+    assert entries[1]["status"] == "aborted" and "superseded" in entries[1]["error"]
     assert entries[1]["duration"] >= 0
     assert set(entries[0]) == {
         "streamId",
@@ -386,6 +396,7 @@ def test_history_aggregate_lists_executions_newest_first(server: RunningServer, 
         "startedAt",
         "endedAt",
         "updateMethod",
+        "runType",
         "peakMemoryUsedBytes",
     }
     assert [e["executionId"] for e in limited.json()] == [second]

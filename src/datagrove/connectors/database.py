@@ -86,10 +86,10 @@ def query(config: Mapping[str, str]) -> str:
 
 
 def scrub(message: str, conn: Connection) -> str:
-    """``message`` with the password removed, whatever the server or driver put in it."""
+    """``message`` on one line, with the password removed whatever the server or driver put in it."""
     if conn.password:
         message = message.replace(conn.password, "***")
-    return message.strip()
+    return " ".join(message.split())
 
 
 class CursorTracker:

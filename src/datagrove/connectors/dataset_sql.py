@@ -21,6 +21,7 @@ from datagrove.connectors.base import (
 )
 from datagrove.errors import BadRequest, DatagroveError, InvalidSql, NotFound, QueryLimitExceeded
 from datagrove.tables.batch_stream import batch_error
+from datagrove.tables.sql_translate import NO_DATASET, table_names
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -59,9 +60,11 @@ class DatasetSqlConnector:
     account_types: ClassVar[frozenset[str]] = frozenset()
 
     def check(self, config: Mapping[str, str], *, network: NetworkPolicy) -> None:
-        # Whether the datasets exist and are visible is decided at each run, as the owner then is:
-        # sharing can change in between.
-        require(config, "query")
+        """The query must be one read-only query naming at least one dataset (``InvalidSql`` /
+        ``BadRequest``). Whether those datasets exist and may be viewed is decided at each run,
+        as the owner then is: sharing can change in between."""
+        if not table_names(require(config, "query")):
+            raise BadRequest(NO_DATASET)
 
     def open(self, context: RunContext) -> DatasetSqlSource:
         if context.datasets is None:

@@ -13,11 +13,12 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -149,7 +150,10 @@ def download(url: str, target: Path, context: RunContext) -> None:
     headers, origin = http_headers(context.credentials), _origin(url)
     shown = _shown(url)
     try:
-        with httpx.Client(timeout=HTTP_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False) as client:
+        transport = _checked_transport(context.network)
+        with httpx.Client(
+            transport=transport, timeout=HTTP_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False
+        ) as client:
             for _ in range(MAX_REDIRECTS + 1):
                 context.network.check_url(url)
                 # Credentials go only to the origin they were given for, not where it redirects.
@@ -170,6 +174,37 @@ def download(url: str, target: Path, context: RunContext) -> None:
     except httpx.HTTPError as exc:
         raise SourceError(f"reading {shown} failed: {type(exc).__name__}") from None
     raise SourceError(f"reading {shown} failed: more than {MAX_REDIRECTS} redirects")
+
+
+class CheckedBackend(httpcore.SyncBackend):
+    """Opens every TCP connection to an address the network policy checked just now.
+
+    Checking a URL and then letting the HTTP client resolve its host again would leave a window
+    in which DNS can answer with another (private) address; connecting to the checked address
+    closes it. TLS still verifies the certificate against the host name.
+    """
+
+    def __init__(self, network: NetworkPolicy) -> None:
+        self._network = network
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        address = self._network.resolve(host)[0]
+        return super().connect_tcp(address, port, timeout, local_address, socket_options)
+
+
+def _checked_transport(network: NetworkPolicy) -> httpx.HTTPTransport:
+    transport = httpx.HTTPTransport()
+    # httpx has no public way to give its pool a network backend; the attribute is httpcore's
+    # (both versions are locked, and the test of a refused address fails if this stops working).
+    transport._pool._network_backend = CheckedBackend(network)  # type: ignore[attr-defined]
+    return transport
 
 
 def http_headers(credentials: Mapping[str, str]) -> dict[str, str]:
@@ -256,7 +291,7 @@ class CsvSource(_FileSource):
                 ),
             )
         except pa.ArrowInvalid as exc:
-            raise SourceError(f"the file is not valid CSV: {exc}") from None
+            raise SourceError(f"the file could not be read as CSV: {exc}") from None
         schema = self._reader.schema
         self._schema = pa.schema(
             [pa.field(f.name, pa.timestamp("us")) if f.name in self._datetimes else f for f in schema]
@@ -275,7 +310,7 @@ class CsvSource(_FileSource):
             except StopIteration:
                 return
             except pa.ArrowInvalid as exc:
-                raise SourceError(f"the file is not valid CSV: {exc}") from None
+                raise SourceError(f"the file could not be read as CSV: {exc}") from None
             if self._datetimes:
                 batch = records.parse_datetimes(batch, self._datetimes)
             yield batch

@@ -69,6 +69,7 @@ class MysqlSource:
         previous = context.state.get("cursor") if cursor_column else None
         self._tracker = database.CursorTracker(cursor_column, previous)
         self._conn: pymysql.Connection[Any] | None = None
+        self._cursor: Any = None
         self._finished = False
         try:
             self._open(query, cursor_column, previous)
@@ -141,10 +142,15 @@ class MysqlSource:
         return self._tracker.state()
 
     def close(self) -> None:
-        # Not the cursor's close: an unbuffered cursor reads every remaining row first.
+        # Not the cursor's close: an unbuffered cursor reads every remaining row first. Closing
+        # the connection makes the server stop; the unbuffered result is then marked done, or
+        # PyMySQL's finalizers would try to read the rest from the closed socket.
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()
+            for result in (getattr(self._conn, "_result", None), getattr(self._cursor, "_result", None)):
+                if result is not None:
+                    result.unbuffered_active = False
             self._conn = None
 
     @contextlib.contextmanager

@@ -30,6 +30,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+import pyarrow as pa
+
 from datagrove.catalog.connector_runs import ConnectorCatalog
 from datagrove.catalog.repository import Catalog, utcnow
 from datagrove.catalog.streams import StreamCatalog
@@ -71,6 +73,7 @@ class RunSettings:
     retries: int
     retry_backoff_seconds: float
     heartbeat_seconds: float
+    sql_timeout_seconds: float
 
 
 class RunAborted(Exception):
@@ -249,7 +252,7 @@ class ConnectorRuns:
             network=self._network,
             cancelled=cancelled.is_set,
             batch_rows=self._settings.batch_rows,
-            datasets=_DatasetReader(self._query, run_as),
+            datasets=_DatasetReader(self._query, run_as, self._settings.sql_timeout_seconds),
         )
         files: BatchFiles | None = None
         source = connector.open(context)
@@ -367,12 +370,13 @@ class ConnectorRuns:
 class _DatasetReader:
     """dataset-sql's view of the datasets: SQL over them as the stream's run-as user."""
 
-    def __init__(self, query: QueryService, actor: Actor) -> None:
+    def __init__(self, query: QueryService, actor: Actor, timeout_seconds: float) -> None:
         self._query = query
         self._actor = actor
+        self._timeout = timeout_seconds
 
-    def open_batches(self, sql: str):  # type: ignore[no-untyped-def]
-        return self._query.open_batches(actor=self._actor, sql=sql)
+    def open_batches(self, sql: str) -> pa.RecordBatchReader:
+        return self._query.open_batches(actor=self._actor, sql=sql, timeout_seconds=self._timeout)
 
 
 def _dead_here(runner: str) -> bool:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from datagrove.catalog.connector_runs import ConnectorCatalog
@@ -41,7 +42,7 @@ CATEGORIES = frozenset({"STREAM", "METADATA", "CONNECTOR_STATE", "CONNECTOR_RESU
 
 
 class Clock(Protocol):
-    def now(self) -> Any: ...
+    def now(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ class _Checked:
     account_id: int | None
     account_type: str | None
     schedule: str
-    next_run_at: Any
+    next_run_at: datetime | None
     run_as_id: int
 
 
@@ -280,7 +281,3 @@ def transport_of(value: Any) -> dict[str, str] | None:
     if not isinstance(value, dict):
         raise BadRequest('transport must be an object like {"type": "CONNECTOR", "version": "1"}')
     return {str(k): "" if v is None else str(v) for k, v in value.items()}
-
-
-def secret_item_names(items: Sequence[ConfigEntry]) -> list[str]:
-    return [item.name for item in items if item.secret]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Generator, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from datagrove.domain import Actor, Dataset
@@ -18,7 +19,7 @@ from datagrove.services.policies import PolicyService
 from datagrove.tables.json_rows import RowForm
 from datagrove.tables.json_stream import JsonRows
 from datagrove.tables.sandbox import QueryLimits
-from datagrove.tables.sql_translate import table_names, translate, translate_over
+from datagrove.tables.sql_translate import NO_DATASET, table_names, translate, translate_over
 from datagrove.tables.store import TableStore, ViewSource
 
 if TYPE_CHECKING:
@@ -163,7 +164,9 @@ class QueryService:
             raise
         return QueryAnswer(dataset_id=dataset.id, rows=rows, on_end=on_end)
 
-    def open_batches(self, *, actor: Actor, sql: str) -> pa.RecordBatchReader:
+    def open_batches(
+        self, *, actor: Actor, sql: str, timeout_seconds: float | None = None
+    ) -> pa.RecordBatchReader:
         """Start ``sql`` (MySQL) over the datasets it names by id (``FROM "<id>"``, back-quoted, or
         bare where that parses), each as ``actor`` may see it (row-level policies applied), and
         return a reader of its rows as Arrow batches, in bounded memory.
@@ -173,10 +176,11 @@ class QueryService:
         or that ``actor`` may not view. Errors while reading come out of the reader as
         ``pyarrow.ArrowInvalid``; ``datagrove.tables.batch_stream.batch_error`` gives back ours.
         The sandbox is released once the reader is read to the end, fails, or is closed.
+        ``timeout_seconds`` replaces the query time limit (a dataflow may run longer than a query).
         """
         names = table_names(sql)
         if not names:
-            raise BadRequest('the query reads no dataset; name each by its id, e.g. FROM "<dataset id>"')
+            raise BadRequest(NO_DATASET)
         datasets = [self._datasets.get(actor=actor, dataset_id=name, action=Action.VIEW) for name in names]
         translated = translate_over(
             sql, views={name: dataset.id for name, dataset in zip(names, datasets, strict=True)}
@@ -191,4 +195,9 @@ class QueryService:
             )
             for dataset in datasets
         }
-        return self._store.query_batches(translated, sources, self._limits)
+        limits = (
+            self._limits
+            if timeout_seconds is None
+            else replace(self._limits, timeout_seconds=timeout_seconds)
+        )
+        return self._store.query_batches(translated, sources, limits)

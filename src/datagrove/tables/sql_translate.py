@@ -44,6 +44,9 @@ _DENIED_FUNCTION_PREFIXES = (
 
 _READ_ONLY_KINDS = "SELECT, WITH … SELECT, UNION, INTERSECT, EXCEPT and VALUES"
 
+#: Why a query over several datasets (see ``table_names``) that names none cannot run.
+NO_DATASET = 'the query reads no dataset; name each by its id, e.g. FROM "<dataset id>"'
+
 
 def translate(sql: str, *, dataset_names: Collection[str]) -> str:
     """Return the DuckDB form of one read-only MySQL query over a single dataset.
