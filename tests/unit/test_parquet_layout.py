@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -102,3 +103,30 @@ def test_a_discarded_run_leaves_no_files(tmp_path: Path):
     files.write(batch(0, 2000))
     files.discard()
     assert list(tmp_path.iterdir()) == []
+
+
+def data_pages(path: Path) -> dict[str, int]:
+    """Data pages per column in the file's first row group, as DuckDB's reader sees them."""
+    con = duckdb.connect()
+    try:
+        found = con.execute(
+            "SELECT path_in_schema, encoding_stats FROM parquet_metadata(?) WHERE row_group_id = 0",
+            [str(path)],
+        ).fetchall()
+    finally:
+        con.close()
+    return {
+        name: sum(stat["count"] for stat in stats if stat["page_type"].startswith("DATA_PAGE"))
+        for name, stats in found
+    }
+
+
+@pytest.mark.parametrize(("pages", "expected"), [("chunk", 1), ("arrow", 3)])
+def test_the_arrow_writer_cuts_pages_as_the_layout_says(tmp_path: Path, pages: str, expected: int):
+    source = tmp_path / "in.csv"
+    source.write_bytes(b"".join(b"%d,v%d\n" % (n, n % 3) for n in range(50_000)))
+    layout = ParquetLayout(pages=pages)  # type: ignore[arg-type]
+    written = csv_to_parquet(source, tmp_path / "out.parquet", COLUMNS, parquet=layout)
+    assert written.canonical
+    # DuckDB writes one page per column chunk; Arrow by default one per 20,000 rows.
+    assert data_pages(written.path) == {"n": expected, "s": expected}

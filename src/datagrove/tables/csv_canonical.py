@@ -35,7 +35,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from datagrove.tables.csv_layout import scan_layout
-from datagrove.tables.parquet_layout import ParquetLayout
+from datagrove.tables.parquet_layout import ARROW_PAGE_BYTES, ParquetLayout
 from datagrove.tables.types import Column, ColumnType
 
 # The dialect's longest record: DuckDB's default max_line_size, which the strict conversion uses.
@@ -159,13 +159,20 @@ def _write(row_groups: Iterator[pa.Table], target: Path, schema: pa.Schema, layo
 def arrow_writer(
     target: Path, schema: pa.Schema, layout: ParquetLayout, *, first: pa.Table | None
 ) -> pq.ParquetWriter:
-    """A pyarrow Parquet writer of ``layout`` (its codec and dictionary choice; the caller sizes
+    """A pyarrow Parquet writer of ``layout`` (its codec, dictionaries and pages; the caller sizes
     the row groups) for a file whose first rows are ``first`` (None: no rows)."""
     if layout.dictionary == "auto":
         dictionary: bool | list[str] = [] if first is None else _dictionary_columns(first)
     else:
         dictionary = layout.dictionary == "all"
-    return pq.ParquetWriter(target, schema, compression=layout.arrow_compression, use_dictionary=dictionary)
+    pages = (
+        {"max_rows_per_page": layout.row_group_rows, "data_page_size": ARROW_PAGE_BYTES}
+        if layout.pages == "chunk"
+        else {}
+    )
+    return pq.ParquetWriter(
+        target, schema, compression=layout.arrow_compression, use_dictionary=dictionary, **pages
+    )
 
 
 def _dictionary_columns(table: pa.Table) -> list[str]:
