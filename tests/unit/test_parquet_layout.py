@@ -125,8 +125,10 @@ def data_pages(path: Path) -> dict[str, int]:
 def test_the_arrow_writer_cuts_pages_as_the_layout_says(tmp_path: Path, pages: str, expected: int):
     source = tmp_path / "in.csv"
     source.write_bytes(b"".join(b"%d,v%d\n" % (n, n % 3) for n in range(50_000)))
-    layout = ParquetLayout(pages=pages)  # type: ignore[arg-type]
+    # Row groups of 40,000 rows: the canonical conversion's first one runs a block past that.
+    layout = ParquetLayout(pages=pages, row_group_rows=40_000)  # type: ignore[arg-type]
     written = csv_to_parquet(source, tmp_path / "out.parquet", COLUMNS, parquet=layout)
     assert written.canonical
     # DuckDB writes one page per column chunk; Arrow by default one per 20,000 rows.
+    assert row_groups(written.path)[0] > 40_000
     assert data_pages(written.path) == {"n": expected, "s": expected}

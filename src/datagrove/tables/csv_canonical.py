@@ -35,7 +35,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from datagrove.tables.csv_layout import scan_layout
-from datagrove.tables.parquet_layout import ARROW_PAGE_BYTES, ParquetLayout
+from datagrove.tables.parquet_layout import ARROW_PAGE_BYTES, ARROW_PAGE_ROWS, ParquetLayout
 from datagrove.tables.types import Column, ColumnType
 
 # The dialect's longest record: DuckDB's default max_line_size, which the strict conversion uses.
@@ -166,7 +166,7 @@ def arrow_writer(
     else:
         dictionary = layout.dictionary == "all"
     pages = (
-        {"max_rows_per_page": layout.row_group_rows, "data_page_size": ARROW_PAGE_BYTES}
+        {"max_rows_per_page": ARROW_PAGE_ROWS, "data_page_size": ARROW_PAGE_BYTES}
         if layout.pages == "chunk"
         else {}
     )

@@ -25,10 +25,12 @@ ROW_GROUP_ROWS = 122_880
 Dictionary = Literal["auto", "all", "none"]
 # How the Arrow writers cut a column chunk into data pages. Arrow's own default is a page every
 # 20,000 rows or 1 MiB; DuckDB writes one page per column chunk, and its reader scanned Arrow's
-# files ~10-20 % slower in CPU for that alone (bench/RESULTS.md). "chunk" writes DuckDB's way
-# (a page is cut only past ARROW_PAGE_BYTES); "arrow" keeps Arrow's default, for the benchmark.
+# files ~10-20 % slower in CPU for that alone (bench/RESULTS.md). "chunk" writes DuckDB's way:
+# only the byte limit cuts a page (no row limit, since the canonical conversion's row groups run
+# past row_group_rows by up to one Arrow block); "arrow" keeps Arrow's default, for the benchmark.
 Pages = Literal["chunk", "arrow"]
 ARROW_PAGE_BYTES = 8 * 1024 * 1024
+ARROW_PAGE_ROWS = 2**31 - 1
 
 
 @dataclass(frozen=True)
