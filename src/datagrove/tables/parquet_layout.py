@@ -15,8 +15,9 @@ from typing import Literal
 
 Codec = Literal["snappy", "zstd", "lz4", "uncompressed"]
 CODECS: tuple[Codec, ...] = ("snappy", "zstd", "lz4", "uncompressed")
-# Measured on TPC-H lineitem SF1 (bench/RESULTS.md, "Parquet layout"): snappy scans fastest
-# of the compressed codecs; zstd files are ~20 % smaller but Q1 reads them ~25 % slower.
+# Measured on TPC-H lineitem SF1 (bench/RESULTS.md, "Parquet layout"): snappy files scan ~15 %
+# cheaper than zstd ones (which are ~22 % smaller) and every Parquet engine reads them; lz4
+# (LZ4_RAW) scans a few % faster still but is not yet read by every engine that reads Iceberg.
 DEFAULT_CODEC: Codec = "snappy"
 # DuckDB's own row group size. DuckDB scans a file with one thread per row group, so groups must
 # be many; larger ones (1M rows) scanned no faster and hold 8x the rows in a writer's memory.
@@ -25,7 +26,7 @@ ROW_GROUP_ROWS = 122_880
 Dictionary = Literal["auto", "all", "none"]
 # How the Arrow writers cut a column chunk into data pages. Arrow's own default is a page every
 # 20,000 rows or 1 MiB; DuckDB writes one page per column chunk, and its reader scanned Arrow's
-# files ~10-20 % slower in CPU for that alone (bench/RESULTS.md). "chunk" writes DuckDB's way:
+# files ~7-15 % slower in CPU for that alone (bench/RESULTS.md). "chunk" writes DuckDB's way:
 # only the byte limit cuts a page (no row limit, since the canonical conversion's row groups run
 # past row_group_rows by up to one Arrow block); "arrow" keeps Arrow's default, for the benchmark.
 Pages = Literal["chunk", "arrow"]
