@@ -38,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import DATA_DIR, machine, markdown_table, record_section, running_server, today  # noqa: E402
 from bench.tpch_query import CHECKSUMS, LINEITEM, lineitem_csv, scale_label, verify_checksum  # noqa: E402
 
+from datagrove.tables.parquet_layout import DEFAULT_CODEC  # noqa: E402
+
 PARTS = 8
 PARALLEL = 4
 THREADS = 2
@@ -347,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
         f"directory. Parts converted, counting the commit latency runs' parts: {converted_text} ("
         f"canonical: the fast path; strict: the DuckDB conversion). The baselines convert the same file once per "
         f"round each, with 2 threads where the library takes a setting and their default Parquet compression, "
-        f"and check nothing; Datagrove writes zstd Parquet and validates every value (the Domo CSV dialect) "
+        f"and check nothing; Datagrove writes {DEFAULT_CODEC} Parquet and validates every value (the Domo CSV dialect) "
         f"on the way."
     )
     print(body)

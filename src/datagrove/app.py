@@ -67,6 +67,7 @@ from datagrove.services.streams import StreamService
 from datagrove.services.uploads import UploadService
 from datagrove.services.versions import VersionService
 from datagrove.settings import Settings
+from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.store import TableStore
 from datagrove.tables.warmup import warm_up
@@ -110,6 +111,7 @@ def build_services(settings: Settings) -> Services:
         warehouse_dir=settings.warehouse_dir,
         staging_dir=settings.staging_dir,
         threads=settings.import_threads,
+        parquet=ParquetLayout(codec=settings.parquet_codec),
     )
     signing_key = settings.signing_key or catalog.server_key(
         "jwt_signing_key", default=secrets.token_urlsafe(48)

@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from datagrove.tables.parquet_layout import DEFAULT_CODEC, Codec
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DATAGROVE_", extra="ignore", frozen=True)
@@ -58,6 +60,12 @@ class Settings(BaseSettings):
     ingest_concurrency: int = Field(
         0,
         description="CSV uploads converted to Parquet at once (others wait, already on disk); 0 = cores.",
+    )
+    parquet_codec: Codec = Field(
+        DEFAULT_CODEC,
+        description="Compression of the Parquet data files every writer makes (imports, stream parts, "
+        "connector runs, folds, rewrites): snappy, zstd, lz4 or uncompressed. Files already written keep "
+        "theirs; all read alike.",
     )
     max_upload_bytes: int = Field(
         16 * 1024**3, description="Largest CSV body (after decompression) accepted by a data import."

@@ -24,9 +24,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from datagrove.errors import InvalidCsv
-from datagrove.tables.csv_canonical import MAX_RECORD_BYTES, ROW_GROUP_ROWS, convert_canonical
+from datagrove.tables.csv_canonical import MAX_RECORD_BYTES, convert_canonical
 from datagrove.tables.csv_ingest import csv_to_parquet
 from datagrove.tables.csv_layout import Layout, scan_layout
+from datagrove.tables.parquet_layout import ROW_GROUP_ROWS
 from datagrove.tables.types import Column, ColumnType
 
 S, L, D, DEC = ColumnType.STRING, ColumnType.LONG, ColumnType.DOUBLE, ColumnType.DECIMAL

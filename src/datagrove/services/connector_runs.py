@@ -259,7 +259,10 @@ class ConnectorRuns:
         try:
             columns = list(dataset.columns) or columns_for(source.schema)
             files = BatchFiles(
-                self._store.execution_dir(run.id), columns, rows_per_file=self._settings.file_rows
+                self._store.execution_dir(run.id),
+                columns,
+                rows_per_file=self._settings.file_rows,
+                parquet=self._store.parquet_layout,
             )
             for batch in source.batches():
                 if cancelled.is_set():

@@ -186,7 +186,13 @@ class DatasetService:
         dataset = self.get(actor=actor, dataset_id=dataset_id, action=Action.EDIT)
         parquet = csv_path.with_suffix(".parquet")
         with self._ingest_slots:
-            ingested = csv_to_parquet(csv_path, parquet, dataset.columns, threads=self._ingest_threads)
+            ingested = csv_to_parquet(
+                csv_path,
+                parquet,
+                dataset.columns,
+                threads=self._ingest_threads,
+                parquet=self._store.parquet_layout,
+            )
         replace = method is UpdateMethod.REPLACE
         with self.commit_claim(dataset_id):
             self._store.commit_files(

@@ -299,6 +299,7 @@ class StreamService:
                     view.dataset.columns,
                     threads=self._ingest_threads,
                     label=f"part {part_number}",
+                    parquet=self._store.parquet_layout,
                 )
         except InvalidCsv as exc:
             failed = Part(

@@ -21,6 +21,7 @@ import duckdb
 from datagrove.errors import DatagroveError, InvalidCsv
 from datagrove.tables.conform import conforming_select
 from datagrove.tables.csv_ingest import csv_to_parquet
+from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.sql_names import quote_literal
 from datagrove.tables.types import Column
 
@@ -39,9 +40,16 @@ def after(batches: Sequence[BufferedRows], watermark: int) -> list[BufferedRows]
     return [batch for batch in batches if batch.last_seq > watermark]
 
 
-def write_buffered(batches: Sequence[BufferedRows], columns: Sequence[Column], directory: Path) -> list[Path]:
+def write_buffered(
+    batches: Sequence[BufferedRows],
+    columns: Sequence[Column],
+    directory: Path,
+    *,
+    parquet: ParquetLayout = ParquetLayout(),
+) -> list[Path]:
     """``batches``' rows, in order, as Parquet files in schema ``columns`` (one file per run of
-    batches appended under one schema; none for no batches), written into ``directory``."""
+    batches appended under one schema; none for no batches), laid out as ``parquet``, written into
+    ``directory``."""
     written: list[Path] = []
     runs = itertools.groupby(batches, key=lambda batch: batch.columns)
     for index, (run_columns, run) in enumerate(runs):
@@ -51,26 +59,26 @@ def write_buffered(batches: Sequence[BufferedRows], columns: Sequence[Column], d
                 out.write(batch.csv)
         target = directory / f"buffered-{index:06d}.parquet"
         try:
-            csv_to_parquet(source, target, run_columns, threads=1, label="buffered rows")
+            csv_to_parquet(source, target, run_columns, threads=1, label="buffered rows", parquet=parquet)
         except InvalidCsv as exc:
             # Every line was checked against these columns when it was appended.
             raise DatagroveError("buffered rows no longer convert") from exc
         finally:
             source.unlink(missing_ok=True)
         if tuple(run_columns) != tuple(columns):
-            target = _conform(target, run_columns, columns)
+            target = _conform(target, run_columns, columns, parquet)
         written.append(target)
     return written
 
 
-def _conform(source: Path, old: Sequence[Column], new: Sequence[Column]) -> Path:
+def _conform(source: Path, old: Sequence[Column], new: Sequence[Column], parquet: ParquetLayout) -> Path:
     target = source.with_name(source.stem + "-conformed.parquet")
     con = duckdb.connect(":memory:", config={"threads": 1, "preserve_insertion_order": True})
     try:
         con.execute("SET python_enable_replacements = false")
         con.execute(
             f"COPY (SELECT {conforming_select(old, new)} FROM read_parquet({quote_literal(str(source))})) "
-            f"TO {quote_literal(str(target))} (FORMAT parquet, COMPRESSION zstd)"
+            f"TO {quote_literal(str(target))} ({parquet.duckdb_copy_options()})"
         )
     finally:
         con.close()

@@ -35,12 +35,12 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from datagrove.tables.csv_layout import scan_layout
+from datagrove.tables.parquet_layout import ARROW_PAGE_BYTES, ARROW_PAGE_ROWS, ParquetLayout
 from datagrove.tables.types import Column, ColumnType
 
 # The dialect's longest record: DuckDB's default max_line_size, which the strict conversion uses.
 # Raising it enlarges every DuckDB read buffer: 16 MiB doubled peak memory and halved throughput.
 MAX_RECORD_BYTES = 2_000_000
-ROW_GROUP_ROWS = 122_880  # DuckDB's row group size, so files from either conversion scan alike
 _BLOCK_BYTES = MAX_RECORD_BYTES // 2
 _DICTIONARY_SAMPLE_ROWS = 10_000
 
@@ -57,12 +57,17 @@ class _Declined(Exception):
 
 
 def convert_canonical(
-    source: Path, target: Path, columns: Sequence[Column], *, threads: int = 1
+    source: Path,
+    target: Path,
+    columns: Sequence[Column],
+    *,
+    threads: int = 1,
+    parquet: ParquetLayout = ParquetLayout(),
 ) -> int | None:
-    """Write ``source`` to ``target`` as zstd Parquet with columns named and typed as ``columns``
-    (``ColumnType.arrow``), rows in file order, and return the row count; or return None when the
-    file is outside the canonical forms, leaving whatever ``target`` holds for the caller to
-    remove. With ``threads`` of 2 or more, parsing and writing run at the same time."""
+    """Write ``source`` to ``target`` as Parquet laid out as ``parquet`` with columns named and typed as
+    ``columns`` (``ColumnType.arrow``), rows in file order, and return the row count; or return
+    None when the file is outside the canonical forms, leaving whatever ``target`` holds for the
+    caller to remove. With ``threads`` of 2 or more, parsing and writing run at the same time."""
     layout = scan_layout(source)
     if not columns or not layout.canonical:
         return None
@@ -70,10 +75,10 @@ def convert_canonical(
     try:
         # Arrow's own DOUBLE parser matches the dialect but cannot make a quoted "" NULL.
         typed = (ColumnType.DOUBLE,) if not layout.empty_quoted_fields else ()
-        row_groups = _row_groups(source, columns, schema, typed=typed)
+        row_groups = _row_groups(source, columns, schema, typed=typed, rows_per_group=parquet.row_group_rows)
         if threads > 1:
             row_groups = _read_ahead(row_groups)
-        return _write(row_groups, target, schema)
+        return _write(row_groups, target, schema, parquet)
     except (_Declined, pa.ArrowException):
         return None
     finally:
@@ -84,9 +89,15 @@ def convert_canonical(
 
 
 def _row_groups(
-    source: Path, columns: Sequence[Column], schema: pa.Schema, *, typed: tuple[ColumnType, ...]
+    source: Path,
+    columns: Sequence[Column],
+    schema: pa.Schema,
+    *,
+    typed: tuple[ColumnType, ...],
+    rows_per_group: int,
 ) -> Iterator[pa.Table]:
-    """The file's rows converted to ``schema``, in tables of about ``ROW_GROUP_ROWS`` rows.
+    """The file's rows converted to ``schema``, in tables of at least ``rows_per_group`` rows
+    (and less than one of Arrow's blocks more), the last one fewer.
 
     Columns of the ``typed`` types are parsed by Arrow's CSV reader itself, the others read as text
     and converted here. Arrow reads in blocks of a few thousand rows; converting whole row groups
@@ -121,30 +132,47 @@ def _row_groups(
     for block in reader:
         blocks.append(block)
         rows += block.num_rows
-        if rows >= ROW_GROUP_ROWS:
+        if rows >= rows_per_group:
             yield converted(blocks)
             blocks, rows = [], 0
     if blocks:
         yield converted(blocks)
 
 
-def _write(row_groups: Iterator[pa.Table], target: Path, schema: pa.Schema) -> int:
+def _write(row_groups: Iterator[pa.Table], target: Path, schema: pa.Schema, layout: ParquetLayout) -> int:
     rows = 0
     writer: pq.ParquetWriter | None = None
     try:
         for table in row_groups:
             if writer is None:
-                writer = pq.ParquetWriter(
-                    target, schema, compression="zstd", use_dictionary=_dictionary_columns(table)
-                )
+                writer = arrow_writer(target, schema, layout, first=table)
             writer.write_table(table, row_group_size=max(1, table.num_rows))
             rows += table.num_rows
         if writer is None:  # no rows: the file still carries the schema
-            writer = pq.ParquetWriter(target, schema, compression="zstd")
+            writer = arrow_writer(target, schema, layout, first=None)
     finally:
         if writer is not None:
             writer.close()
     return rows
+
+
+def arrow_writer(
+    target: Path, schema: pa.Schema, layout: ParquetLayout, *, first: pa.Table | None
+) -> pq.ParquetWriter:
+    """A pyarrow Parquet writer of ``layout`` (its codec, dictionaries and pages; the caller sizes
+    the row groups) for a file whose first rows are ``first`` (None: no rows)."""
+    if layout.dictionary == "auto":
+        dictionary: bool | list[str] = [] if first is None else _dictionary_columns(first)
+    else:
+        dictionary = layout.dictionary == "all"
+    pages = (
+        {"max_rows_per_page": ARROW_PAGE_ROWS, "data_page_size": ARROW_PAGE_BYTES}
+        if layout.pages == "chunk"
+        else {}
+    )
+    return pq.ParquetWriter(
+        target, schema, compression=layout.arrow_compression, use_dictionary=dictionary, **pages
+    )
 
 
 def _dictionary_columns(table: pa.Table) -> list[str]:

@@ -52,6 +52,7 @@ import pyarrow.parquet as pq
 
 from datagrove.errors import BadRequest, DatagroveError, InvalidCsv
 from datagrove.tables.csv_canonical import MAX_RECORD_BYTES, convert_canonical
+from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.types import Column, ColumnType, validate_schema
 
 _LONG_PATTERN = r"-?[0-9]+(\.0+)?"
@@ -82,8 +83,9 @@ def csv_to_parquet(
     threads: int = 2,
     label: str | None = None,
     fast_path: bool = True,
+    parquet: ParquetLayout = ParquetLayout(),
 ) -> IngestedFile:
-    """Write ``source`` (uncompressed UTF-8 CSV, Domo dialect) to ``target`` as zstd Parquet.
+    """Write ``source`` (uncompressed UTF-8 CSV, Domo dialect) to ``target`` as Parquet laid out as ``parquet``.
 
     The Parquet columns are named exactly as ``columns`` and typed exactly as ``ColumnType.arrow``;
     rows keep file order. ``target`` appears atomically (written under a temporary name in its
@@ -104,16 +106,20 @@ def csv_to_parquet(
 
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
-        rows = convert_canonical(source, tmp, columns, threads=threads) if fast_path else None
+        rows = (
+            convert_canonical(source, tmp, columns, threads=threads, parquet=parquet) if fast_path else None
+        )
         canonical = rows is not None
         if rows is None:
             tmp.unlink(missing_ok=True)
             with contextlib.ExitStack() as cleanup:
                 if not columns:
-                    rows = _write_without_columns(source, tmp, label)
+                    rows = _write_without_columns(source, tmp, label, parquet)
                 else:
                     csv_path, crlf = _prepare_line_endings(source, target.parent, cleanup, label)
-                    rows = _convert(csv_path, tmp, columns, crlf=crlf, threads=threads, label=label)
+                    rows = _convert(
+                        csv_path, tmp, columns, crlf=crlf, threads=threads, label=label, parquet=parquet
+                    )
         with tmp.open("rb") as written:
             os.fsync(written.fileno())
         size = tmp.stat().st_size
@@ -132,11 +138,11 @@ def _check_names_distinct_ignoring_case(columns: list[Column]) -> None:
             raise BadRequest(f"column names {other!r} and {column.name!r} differ only in case")
 
 
-def _write_without_columns(source: Path, tmp: Path, label: str | None) -> int:
+def _write_without_columns(source: Path, tmp: Path, label: str | None, parquet: ParquetLayout) -> int:
     # read_csv needs at least one column; an empty schema can only take an empty file.
     if source.stat().st_size > 0:
         raise _invalid(label, 1, "the dataset has no columns, so the file must be empty")
-    pq.write_table(pa.table({}), tmp, compression="zstd")
+    pq.write_table(pa.table({}), tmp, compression=parquet.arrow_compression)
     return 0
 
 
@@ -202,7 +208,14 @@ def _first_record_ending(path: Path) -> tuple[bytes, int, bool]:
 
 
 def _convert(
-    path: Path, tmp: Path, columns: list[Column], *, crlf: bool, threads: int, label: str | None
+    path: Path,
+    tmp: Path,
+    columns: list[Column],
+    *,
+    crlf: bool,
+    threads: int,
+    label: str | None,
+    parquet: ParquetLayout,
 ) -> int:
     select = ", ".join(
         f"{_typed_sql(f'c{i}', column.type, strict=True)} AS {_identifier(column.name)}"
@@ -210,7 +223,7 @@ def _convert(
     )
     sql = (
         f"COPY (SELECT {select} FROM {_read_csv_sql(path, len(columns), crlf=crlf)}) "
-        f"TO {_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)"
+        f"TO {_literal(str(tmp))} ({parquet.duckdb_copy_options()})"
     )
     try:
         with _connect(threads) as con:

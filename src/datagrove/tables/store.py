@@ -40,6 +40,7 @@ from datagrove.tables.buffered import BufferedRows, after, write_buffered
 from datagrove.tables.conform import conforming_select
 from datagrove.tables.json_rows import RowForm
 from datagrove.tables.json_stream import JsonRows, stream_query
+from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.sql_names import quote_identifier, quote_literal
 from datagrove.tables.types import Column, ColumnType
@@ -121,16 +122,31 @@ def _local_path(uri: str) -> Path:
 
 
 class TableStore:
-    def __init__(self, *, catalog_url: str, warehouse_dir: Path, staging_dir: Path, threads: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        catalog_url: str,
+        warehouse_dir: Path,
+        staging_dir: Path,
+        threads: int = 2,
+        parquet: ParquetLayout = ParquetLayout(),
+    ) -> None:
         warehouse_dir.mkdir(parents=True, exist_ok=True)
         staging_dir.mkdir(parents=True, exist_ok=True)
         self._warehouse_dir = warehouse_dir
         self._staging_dir = staging_dir
         self._threads = threads
+        self._parquet = parquet
         self._iceberg = SqlCatalog("datagrove", uri=catalog_url, warehouse=warehouse_dir.as_uri())
         self._snapshots: collections.OrderedDict[str, Snapshot] = collections.OrderedDict()
         self._files_lock = threading.Lock()
         self._iceberg.create_namespace_if_not_exists(NAMESPACE)
+
+    @property
+    def parquet_layout(self) -> ParquetLayout:
+        """How this store's data files are laid out: whoever writes a file that it will commit
+        (imports, stream parts, connector runs, folds) writes it so."""
+        return self._parquet
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -323,7 +339,9 @@ class TableStore:
             pending = after(buffered, _appended_through(table))
             try:
                 with self.staging_area() as area:
-                    files += [path.as_posix() for path in write_buffered(pending, old, area)]
+                    files += [
+                        path.as_posix() for path in write_buffered(pending, old, area, parquet=self._parquet)
+                    ]
                     self._rewrite_with_schema(
                         table,
                         files,
@@ -363,7 +381,7 @@ class TableStore:
                 with self._duckdb() as con:
                     con.execute(
                         f"COPY (SELECT {conforming_select(old, new)} FROM {source}) "
-                        f"TO {quote_literal(str(target))} (FORMAT parquet, COMPRESSION zstd)"
+                        f"TO {quote_literal(str(target))} ({self._parquet.duckdb_copy_options()})"
                     )
                 data_dir = _local_path(table.location()) / "data"
                 data_dir.mkdir(parents=True, exist_ok=True)
@@ -620,7 +638,9 @@ class TableStore:
     ) -> list[str]:
         return [
             path.as_posix()
-            for path in write_buffered(after(buffered, snapshot.appended_through), columns, area)
+            for path in write_buffered(
+                after(buffered, snapshot.appended_through), columns, area, parquet=self._parquet
+            )
         ]
 
     def _export_batches(
