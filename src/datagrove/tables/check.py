@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from datagrove.errors import NotFound
-from datagrove.tables.maintenance import References, StoredFile, list_files, stat_file
+from datagrove.tables.maintenance import References, StoredFile, list_files, stat_file, superseded_metadata
 from datagrove.tables.store import TableStore
 
 
@@ -48,7 +48,9 @@ def check_table(store: TableStore, dataset_id: str) -> TableCheck:
             found.problems.append(f"missing file {uri}")
         elif size is not None and stored.size != size:
             found.problems.append(f"file {uri} has {stored.size} bytes, the metadata records {size}")
+    history = superseded_metadata(table)  # may be there or gone: neither is a disagreement
     found.unreferenced = sorted(
-        (f for f in list_files(table.location()) if f.uri not in referenced), key=lambda f: f.uri
+        (f for f in list_files(table.location()) if f.uri not in referenced and f.uri not in history),
+        key=lambda f: f.uri,
     )
     return found

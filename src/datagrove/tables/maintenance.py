@@ -131,6 +131,14 @@ class References:
         return found
 
 
+def superseded_metadata(table: Table) -> set[str]:
+    """The table's earlier metadata files that its metadata log still names: no read loads them
+    (a read loads the current one, once, when it starts); the expiry deletes them after the grace
+    period like other files it leaves, and a file the log names may be gone."""
+    current = normal_uri(table.metadata_location)
+    return {normal_uri(e.metadata_file) for e in table.metadata.metadata_log} - {current}
+
+
 def referenced_files(store: TableStore, dataset_id: str) -> dict[str, int | None]:
     """Every file the table's live metadata references (see ``References.all_files``)."""
     return References(store.load_table(dataset_id)).all_files()
@@ -175,12 +183,7 @@ def plan_expiry(store: TableStore, dataset_id: str, *, keep_last: int, keep_sinc
     references = References(table)
     still_needed = references.files(kept)
     unreferenced = [uri for uri in references.files(expiring) if uri not in still_needed]
-    # Metadata files the table has moved on from: a read loads the current one once, at its start.
-    current = normal_uri(table.metadata_location)
-    for entry in table.metadata.metadata_log:
-        uri = normal_uri(entry.metadata_file)
-        if uri != current and stat_file(uri) is not None:
-            unreferenced.append(uri)
+    unreferenced.extend(uri for uri in sorted(superseded_metadata(table)) if stat_file(uri) is not None)
     return ExpiryPlan(tuple(s.snapshot_id for s in expiring), len(kept), tuple(unreferenced))
 
 
@@ -206,10 +209,11 @@ def expire_snapshots(store: TableStore, dataset_id: str, snapshot_ids: Sequence[
 
 
 def unreferenced_files(store: TableStore, dataset_id: str) -> list[StoredFile]:
-    """Files under the table's location that its live metadata does not reference (orphans of a
-    crashed commit, and files of expired snapshots not yet deleted), oldest first."""
+    """Files under the table's location that its live metadata neither references nor names as
+    superseded metadata (orphans of a crashed commit, and files of expired snapshots not yet
+    deleted), oldest first."""
     table = store.load_table(dataset_id)
-    referenced = References(table).all_files()
+    referenced = References(table).all_files() | dict.fromkeys(superseded_metadata(table))
     found = [f for f in list_files(table.location()) if f.uri not in referenced]
     return sorted(found, key=lambda f: f.modified)
 
