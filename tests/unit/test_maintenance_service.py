@@ -284,3 +284,11 @@ def test_the_background_round_is_done_by_one_node_per_interval(services: Service
     assert other.run_due() == 0  # the same interval: already done
     clock.advance(timedelta(seconds=services.settings.maintenance_interval_seconds + 1))
     assert other.run_due() >= 1
+
+
+def test_the_grace_period_outlasts_the_longest_read_and_the_safety_age_outlasts_both():
+    short = Settings(maintenance_grace_seconds=1, orphan_min_age_seconds=1, connector_sql_timeout_seconds=10)
+    assert short.resolved_maintenance_grace_seconds == 60 + 300  # the HTTP query limit is the longest
+    assert short.resolved_orphan_min_age_seconds == max(60 + 300, short.commit_claim_seconds + 300)
+    assert Settings().resolved_maintenance_grace_seconds == 6 * 3600
+    assert Settings().resolved_orphan_min_age_seconds == 24 * 3600

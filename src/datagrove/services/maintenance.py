@@ -15,6 +15,9 @@ then reads that snapshot's files for as long as it runs, so:
 - the orphan sweep takes only files no live snapshot references, that are not waiting out a grace
   period, that no unfinished stream commit (COMMITTING) placed, and that are older than the safety
   age (longer than a commit claim: a commit places its files, then commits them under its claim).
+
+Nor does the expiry remove the snapshot of a stream commit still COMMITTING: its retry finds its
+commit key in the history and does nothing, which keeps it exactly-once.
 """
 
 from __future__ import annotations
@@ -235,6 +238,7 @@ class MaintenanceService:
             dataset_id,
             keep_last=max(1, self._settings.keep_snapshots),
             keep_since=now - timedelta(days=self._settings.keep_days),
+            keep_commit_keys=self._unfinished_commit_keys(),
         )
         waiting = len(plan.unreferenced)
         if not dry_run:

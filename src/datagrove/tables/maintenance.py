@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -161,10 +161,19 @@ class ExpiryPlan:
     unreferenced: tuple[str, ...]
 
 
-def plan_expiry(store: TableStore, dataset_id: str, *, keep_last: int, keep_since: datetime) -> ExpiryPlan:
+def plan_expiry(
+    store: TableStore,
+    dataset_id: str,
+    *,
+    keep_last: int,
+    keep_since: datetime,
+    keep_commit_keys: Set[str] = frozenset(),
+) -> ExpiryPlan:
     """Which snapshots expire when the newest ``keep_last`` and every one made at or after
-    ``keep_since`` are kept (a snapshot goes only when both rules let it go). The current snapshot
-    and any branch or tag head are always kept."""
+    ``keep_since`` are kept (a snapshot goes only when both rules let it go). The current snapshot,
+    any branch or tag head, and the snapshots of ``keep_commit_keys`` are always kept: a commit
+    whose caller has not seen it finish is retried, and only its snapshot in the history makes
+    that retry do nothing (``TableStore.commit_files``)."""
     table = store.load_table(dataset_id)
     snapshots = sorted(table.metadata.snapshots, key=lambda s: (s.timestamp_ms, s.sequence_number or 0))
     protected = {
@@ -177,7 +186,10 @@ def plan_expiry(store: TableStore, dataset_id: str, *, keep_last: int, keep_sinc
     expiring = [
         s
         for s in snapshots
-        if s.snapshot_id not in protected and s.snapshot_id not in newest and s.timestamp_ms < since_ms
+        if s.snapshot_id not in protected
+        and s.snapshot_id not in newest
+        and s.timestamp_ms < since_ms
+        and (s.summary is None or s.summary.get(COMMIT_KEY_PROPERTY) not in keep_commit_keys)
     ]
     kept = [s for s in snapshots if s not in expiring]
     references = References(table)
