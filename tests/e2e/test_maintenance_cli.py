@@ -21,8 +21,8 @@ SCHEMA = {"columns": [{"type": "LONG", "name": "n"}, {"type": "STRING", "name": 
 THREE_DAYS = 3 * 24 * 3600
 
 
-def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DATAGROVE_")}
+def cli(data_dir: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATAGROVE_")} | extra_env
     return subprocess.run(
         [sys.executable, "-m", "datagrove.cli", *args, "--data-dir", str(data_dir)],
         env=env,
@@ -151,3 +151,46 @@ def test_the_sweep_never_takes_the_files_of_a_stream_commit_that_has_not_finishe
         assert retried.status_code == 200 and retried.json()["currentState"] == "SUCCESS", retried.text
         assert count(client, dataset_id) == 1600
     assert cli(server.data_dir, "check").returncode == 0
+
+
+def test_a_compaction_killed_before_its_commit_changes_nothing_and_its_files_are_swept(tmp_path: Path):
+    server = RunningServer(
+        data_dir=tmp_path / "data",
+        catalog_url=None,
+        extra_env={"DATAGROVE_MAINTENANCE_INTERVAL_SECONDS": "0"},
+    ).start()
+    try:
+        with server.client() as client:
+            dataset_id = client.post("/v1/datasets", json={"name": "small", "schema": SCHEMA}).json()["id"]
+            for g in range(12):
+                url = f"/v1/datasets/{dataset_id}/data?updateMethod=APPEND"
+                assert client.put(url, content=rows(g * 100, 100, f"g{g}")).status_code == 204
+            appended = data_files(server.data_dir, dataset_id)
+            assert len(appended) == 12 and count(client, dataset_id) == 1200
+
+            killed = cli(server.data_dir, "maintenance", "compact", DATAGROVE_CRASH_AT="compaction-placed")
+            assert killed.returncode == -9, killed.stderr
+            assert count(client, dataset_id) == 1200
+            placed = data_files(server.data_dir, dataset_id) - appended
+            assert len(placed) == 1 and all(p.exists() for p in appended)
+        server.stop()  # a restart releases the commit claim the killed process held
+        server.start()
+
+        age(placed, THREE_DAYS)
+        assert cli(server.data_dir, "check").returncode == 1
+        assert cli(server.data_dir, "maintenance", "sweep").returncode == 0
+        assert not any(p.exists() for p in placed)
+        done = cli(server.data_dir, "maintenance", "compact", "--dataset", dataset_id)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)["datasets"][0]
+        assert (report["small_files"], report["files_written"]) == (12, 1)
+        with server.client() as client:
+            assert count(client, dataset_id) == 1200
+            batches = client.post(
+                f"/v1/datasets/query/execute/{dataset_id}",
+                json={"sql": "SELECT batch, COUNT(*), SUM(n) FROM table GROUP BY batch ORDER BY batch"},
+            ).json()["rows"]
+            assert batches == sorted([f"g{g}", 100, sum(range(g * 100, g * 100 + 100))] for g in range(12))
+        assert cli(server.data_dir, "check").returncode == 0
+    finally:
+        server.kill()
