@@ -194,3 +194,33 @@ def test_a_compaction_killed_before_its_commit_changes_nothing_and_its_files_are
         assert cli(server.data_dir, "check").returncode == 0
     finally:
         server.kill()
+
+
+def test_the_server_maintains_its_datasets_in_the_background(tmp_path: Path):
+    server = RunningServer(
+        data_dir=tmp_path / "data",
+        catalog_url=None,
+        extra_env={
+            "DATAGROVE_MAINTENANCE_INTERVAL_SECONDS": "2",
+            "DATAGROVE_RETENTION_DAYS": "0",
+            "DATAGROVE_RETENTION_MIN_SNAPSHOTS": "2",
+        },
+    ).start()
+    try:
+        with server.client() as client:
+            dataset_id = client.post("/v1/datasets", json={"name": "kept", "schema": SCHEMA}).json()["id"]
+            for g in range(6):
+                assert (
+                    client.put(f"/v1/datasets/{dataset_id}/data", content=rows(0, 10, f"g{g}")).status_code
+                    == 204
+                )
+            deadline = time.monotonic() + 60
+            while "dataset maintained" not in server.log_path.read_text() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert "dataset maintained" in server.log_path.read_text()
+            assert count(client, dataset_id) == 10
+        plan = cli(server.data_dir, "maintenance", "expire", "--dataset", dataset_id, "--dry-run")
+        report = json.loads(plan.stdout)["datasets"][0]
+        assert report["kept_snapshots"] <= 3 and report["expired_snapshots"] == 0  # done by the server
+    finally:
+        server.kill()

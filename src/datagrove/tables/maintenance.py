@@ -31,6 +31,9 @@ from datagrove.tables.store import COMMIT_ATTEMPTS, COMMIT_KEY_PROPERTY, TableSt
 from datagrove.tables.types import Column
 
 COMPACTION_ROW_GROUP_ROWS = 122_880  # as csv_canonical and DuckDB write them
+# Bytes one compaction rewrites at most (the rest waits for the next round): it runs under the
+# dataset's commit claim, and a rewrite that outlasts the claim is lost to the next commit.
+COMPACTION_MAX_BYTES = 1024**3
 OPERATION_PROPERTY = "datagrove.operation"
 
 
@@ -249,8 +252,9 @@ def plan_compaction(
     store: TableStore, dataset_id: str, *, target_bytes: int, min_small_files: int
 ) -> CompactionPlan:
     """The current snapshot's files below half of ``target_bytes``, in insertion order, grouped so
-    that each group's files add up to at most ``target_bytes`` — or no groups when there are no
-    more than ``min_small_files`` of them (not worth a rewrite)."""
+    that each group's files add up to at most ``target_bytes`` (and all groups to about
+    ``COMPACTION_MAX_BYTES``) — or no groups when there are no more than ``min_small_files`` of them
+    (not worth a rewrite)."""
     table = store.load_table(dataset_id)
     snapshot = table.current_snapshot()
     if snapshot is None:
@@ -264,8 +268,14 @@ def plan_compaction(
         if groups[-1] and sum(f.size for f in groups[-1]) + file.size > target_bytes:
             groups.append([])
         groups[-1].append(file)
-    # A group of one file would rewrite it as it is.
-    return CompactionPlan(len(data), tuple(tuple(g) for g in groups if len(g) > 1))
+    chosen: list[tuple[DataFile, ...]] = []
+    budget = COMPACTION_MAX_BYTES
+    for group in groups:
+        size = sum(f.size for f in group)
+        if len(group) > 1 and (size <= budget or not chosen):  # one file would be rewritten as it is
+            chosen.append(tuple(group))
+            budget -= size
+    return CompactionPlan(len(data), tuple(chosen))
 
 
 def compact(
