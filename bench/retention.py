@@ -1,19 +1,20 @@
 """Disk use of a dataset replaced every hour, 100 times, with table maintenance against without.
 
-Time is compressed: one simulated hour is ``--hour`` real seconds. Each simulated hour every
-dataset gets one REPLACE (a fresh generation of the same size) and then one maintenance round
-(expiry, then the orphan sweep) with its retention and grace period scaled by the same factor,
-exactly as the background loop runs it. Datasets, all in one run on one catalog:
+Time is simulated: REPLACEs run back to back, and REPLACE number ``h`` stands for hour ``h``. After
+each, every maintained dataset gets one maintenance round (expiry, then the orphan sweep) as the
+background loop runs it, with its retention and grace period moved onto the simulated hours: "keep
+7 days" keeps the snapshots made since REPLACE ``h - 168`` started, "6 hours of grace" deletes the
+files expired before REPLACE ``h - 6`` started. Datasets, all in one run on one catalog:
 
 * **none**: no maintenance (the baseline: what Datagrove did before; every copy stays);
-* **default**: the default retention (keep >= 10 snapshots and >= 7 days) and grace period (6 h);
+* **7 days** (the default retention: keep >= 10 snapshots and >= 7 days; 6 hours' grace);
 * **1 day**, **0 days**: the same with ``retention_days`` 1 and 0 (then only the 10 snapshots).
 
 After the last round the benchmark counts every byte under each table's directory (data and
 metadata) and divides by the size of one copy (the current snapshot's data files), and it checks
 that each dataset answers the last generation's row count and id sum.
 
-Run: ``./dg bench retention [--replaces 100] [--rows 50000] [--hour 1.0]``.
+Run: ``./dg bench retention [--replaces 100] [--rows 50000]``.
 """
 
 from __future__ import annotations
@@ -62,10 +63,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--replaces", type=int, default=100)
     parser.add_argument("--rows", type=int, default=50_000)
-    parser.add_argument("--hour", type=float, default=1.0, help="real seconds per simulated hour")
     parser.add_argument("--no-record", action="store_true", help="do not write bench/RESULTS.md")
     args = parser.parse_args()
-    scale = args.hour / HOUR  # real seconds per simulated second
 
     with tempfile.TemporaryDirectory() as directory:
         data_dir = Path(directory)
@@ -74,23 +73,26 @@ def main() -> None:
         actor = Actor(user=user, scopes=None, credential="bench")
         engine = services.catalog.engine
         defaults = maintenance_settings(services.settings)
-        datasets: dict[str, str] = {}
-        maintainers: dict[str, MaintenanceService] = {}
-        for name, days in SCENARIOS.items():
-            datasets[name] = services.datasets.create(
-                actor=actor, name=name, description="", columns=COLUMNS
-            ).id
-            if days is None:
-                continue
-            # Retention and grace in simulated time, scaled to real seconds (bypassing the floors that
-            # protect real reads: the benchmark runs none).
+        datasets = {
+            name: services.datasets.create(actor=actor, name=name, description="", columns=COLUMNS).id
+            for name in SCENARIOS
+        }
+        started: list[float] = []  # when each simulated hour (REPLACE) began, in real seconds
+
+        def since(hours: float) -> float:
+            """Real seconds from the start of the REPLACE ``hours`` ago to now (all of them: more)."""
+            back = len(started) - 1 - int(hours)
+            return time.time() - started[back] if back >= 0 else 10 * 365 * 86400.0
+
+        def maintainer(days: float) -> MaintenanceService:
+            # Retention and grace moved onto the simulated hours (bypassing the floors that protect
+            # real reads: the benchmark runs none while it maintains).
             settings = replace(
                 defaults,
-                keep_days=days * 24 * HOUR * scale / 86400,
-                grace_seconds=defaults.grace_seconds * scale,
-                orphan_min_age_seconds=defaults.orphan_min_age_seconds * scale,
+                keep_days=since(days * 24) / 86400,
+                grace_seconds=since(defaults.grace_seconds / HOUR),
             )
-            maintainers[name] = MaintenanceService(
+            return MaintenanceService(
                 maintenance=MaintenanceCatalog(engine),
                 catalog=services.catalog,
                 streams=StreamCatalog(engine),
@@ -99,11 +101,10 @@ def main() -> None:
                 settings=settings,
             )
 
-        started = time.monotonic()
+        clock = time.monotonic()
         ids = 0
         for g in range(args.replaces):
-            tick = started + g * args.hour
-            time.sleep(max(0.0, tick - time.monotonic()))
+            started.append(time.time())
             csv = data_dir / f"g{g}.csv"
             ids = generation(csv, g, args.rows)
             for name, dataset_id in datasets.items():
@@ -112,11 +113,12 @@ def main() -> None:
                 services.datasets.import_csv(
                     actor=actor, dataset_id=dataset_id, csv_path=copy, method=UpdateMethod.REPLACE
                 )
-                if name in maintainers:
-                    maintainers[name].expire(dataset_id=dataset_id)
-                    maintainers[name].sweep(dataset_id=dataset_id)
+                days = SCENARIOS[name]
+                if days is not None:
+                    maintainer(days).expire(dataset_id=dataset_id)
+                    maintainer(days).sweep(dataset_id=dataset_id)
             csv.unlink()
-        wall = time.monotonic() - started
+        wall = time.monotonic() - clock
 
         results = []
         for name, dataset_id in datasets.items():
@@ -153,14 +155,15 @@ def main() -> None:
     print(f"one copy: {one / 1e6:.2f} MB ({args.rows:,} rows); {args.replaces} REPLACEs in {wall:.0f} s")
     if args.no_record:
         return
-    command = f"./dg bench retention --replaces {args.replaces} --rows {args.rows} --hour {args.hour}"
+    command = f"./dg bench retention --replaces {args.replaces} --rows {args.rows}"
     body = f"""`{command}` — {today()}, {machine()}.
 
-{args.replaces} REPLACEs of a {args.rows:,}-row dataset (3 columns, one copy = {one / 1e6:.2f} MB of Parquet), one per
-simulated hour ({args.hour} s real), each followed by a maintenance round (expiry, orphan sweep) as the
-background loop runs it, with retention and the 6-hour grace period scaled to the simulated clock. Every
-dataset answered the last generation's row count and id sum afterwards. Disk use counts every file under
-the table's directory after the last round.
+{args.replaces} REPLACEs of a {args.rows:,}-row dataset (3 columns; one copy = {one / 1e6:.2f} MB of Parquet),
+one per simulated hour, each followed by a maintenance round (expiry, orphan sweep) as the background loop
+runs it, with the retention and the 6-hour grace period moved onto the simulated hours (REPLACE number h
+is hour h). Every dataset answered the last generation's row count and id sum afterwards. Disk use counts
+every file under the table's directory after the last round; "none" is the same dataset without
+maintenance, in the same run.
 
 {markdown_table(headers, rows)}
 
