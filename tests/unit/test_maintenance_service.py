@@ -21,6 +21,7 @@ from datagrove.catalog.maintenance import MaintenanceCatalog
 from datagrove.catalog.repository import utcnow
 from datagrove.catalog.streams import StreamCatalog
 from datagrove.domain import Actor, Role, UpdateMethod
+from datagrove.errors import Conflict
 from datagrove.services.maintenance import MaintenanceService
 from datagrove.settings import Settings
 from datagrove.tables import maintenance as tm
@@ -292,3 +293,21 @@ def test_the_grace_period_outlasts_the_longest_read_and_the_safety_age_outlasts_
     assert short.resolved_orphan_min_age_seconds == max(60 + 300, short.commit_claim_seconds + 300)
     assert Settings().resolved_maintenance_grace_seconds == 6 * 3600
     assert Settings().resolved_orphan_min_age_seconds == 24 * 3600
+
+
+def test_a_compaction_overtaken_by_a_commit_changes_nothing_and_leaves_no_file(
+    services: Services, tmp_path: Path
+):
+    actor = admin(services)
+    dataset = services.datasets.create(actor=actor, name="raced", description="", columns=COLUMNS)
+    for g in range(12):
+        load(services, actor, dataset.id, generation(g), tmp_path, method=UpdateMethod.APPEND)
+    plan = tm.plan_compaction(services.store, dataset.id, target_bytes=128 * 1024**2, min_small_files=10)
+    assert plan.small_files == 12
+    load(services, actor, dataset.id, generation(99), tmp_path, method=UpdateMethod.APPEND)  # lands first
+    before = data_files_on_disk(services, dataset.id)
+    with pytest.raises(Conflict), services.store.staging_area() as staging:
+        tm.compact(services.store, dataset.id, plan, COLUMNS, staging=staging)
+    assert data_files_on_disk(services, dataset.id) == before
+    assert len(services.store.current_files(dataset.id)) == 13
+    assert len(rows_of(services, actor, dataset.id)) == 65

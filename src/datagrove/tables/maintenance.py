@@ -26,6 +26,7 @@ from pyiceberg.table.refs import SnapshotRefType
 from pyiceberg.table.snapshots import Snapshot
 
 from datagrove import crashpoints
+from datagrove.errors import Conflict
 from datagrove.tables.batch_files import arrow_schema
 from datagrove.tables.store import COMMIT_ATTEMPTS, COMMIT_KEY_PROPERTY, TableStore, _local_path
 from datagrove.tables.types import Column
@@ -214,9 +215,9 @@ def expire_snapshots(store: TableStore, dataset_id: str, snapshot_ids: Sequence[
         try:
             table.maintenance.expire_snapshots().by_ids(wanted).commit()
             return
-        except CommitFailedException:
+        except CommitFailedException as exc:
             if attempt == COMMIT_ATTEMPTS - 1:
-                raise
+                raise Conflict("the table kept changing while its snapshots were expired") from exc
             time.sleep(0.01 * (attempt + 1))
 
 
@@ -242,6 +243,7 @@ class CompactionPlan:
 
     files: int  # data files in the current snapshot
     groups: tuple[tuple[DataFile, ...], ...]
+    snapshot_id: int | None = None  # the snapshot the plan was made on
 
     @property
     def small_files(self) -> int:
@@ -275,7 +277,7 @@ def plan_compaction(
         if len(group) > 1 and (size <= budget or not chosen):  # one file would be rewritten as it is
             chosen.append(tuple(group))
             budget -= size
-    return CompactionPlan(len(data), tuple(chosen))
+    return CompactionPlan(len(data), tuple(chosen), snapshot.snapshot_id)
 
 
 def compact(
@@ -291,6 +293,8 @@ def compact(
     if not plan.groups:
         return 0
     table = store.load_table(dataset_id, for_commit=True)
+    if table.metadata.current_snapshot_id != plan.snapshot_id:
+        raise Conflict("the table changed since the compaction was planned; the next round compacts it")
     schema = arrow_schema(columns)
     data_dir = _local_path(table.location()) / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -324,9 +328,11 @@ def compact(
                 rewrite.delete_data_file(live[uri])
             for path in placed:
                 rewrite.append_data_file(parquet_file_to_data_file(table.io, table.metadata, path.as_uri()))
-    except BaseException:
+    except BaseException as exc:
         for path in placed:
             path.unlink(missing_ok=True)
+        if isinstance(exc, CommitFailedException):
+            raise Conflict("another commit landed during the compaction; the next round compacts it") from exc
         raise
     return len(placed)
 
