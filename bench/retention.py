@@ -14,7 +14,7 @@ After the last round the benchmark counts every byte under each table's director
 metadata) and divides by the size of one copy (the current snapshot's data files), and it checks
 that each dataset answers the last generation's row count and id sum.
 
-Run: ``./dg bench retention [--replaces 100] [--rows 50000]``.
+Run: ``./dg bench retention [--replaces 100] [--rows 200000]``.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def disk_bytes(root: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--replaces", type=int, default=100)
-    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--no-record", action="store_true", help="do not write bench/RESULTS.md")
     args = parser.parse_args()
 
@@ -137,13 +137,21 @@ def main() -> None:
             snapshots = len(services.store.load_table(dataset_id).metadata.snapshots)
             results.append((name, one_copy, data, total, snapshots))
 
-    headers = ["maintenance", "data files", "all files (data + metadata)", "÷ one copy", "snapshots kept"]
+    headers = [
+        "maintenance",
+        "data files",
+        "data ÷ one copy",
+        "all files (data + metadata)",
+        "all ÷ one copy",
+        "snapshots kept",
+    ]
     rows = [
         (
             name
             if name == "none"
             else ("retention 7 days (default)" if name == "default" else f"retention {name}"),
             f"{data / 1e6:.1f} MB",
+            f"{data / one_copy:.1f}×",
             f"{total / 1e6:.1f} MB",
             f"{total / one_copy:.1f}×",
             snapshots,
