@@ -43,6 +43,7 @@ from datagrove.catalog.appends import AppendCatalog
 from datagrove.catalog.audit import AuditCatalog
 from datagrove.catalog.connector_runs import ConnectorCatalog
 from datagrove.catalog.database import make_engine, migrate
+from datagrove.catalog.maintenance import MaintenanceCatalog
 from datagrove.catalog.people import PeopleCatalog
 from datagrove.catalog.permissions import PermissionCatalog
 from datagrove.catalog.policies import PolicyCatalog
@@ -58,6 +59,7 @@ from datagrove.services.auth import Authenticator
 from datagrove.services.connector_runs import ConnectorRuns, RunSettings
 from datagrove.services.connector_streams import ConnectorStreamService
 from datagrove.services.datasets import DatasetService
+from datagrove.services.maintenance import MaintenanceService, MaintenanceSettings
 from datagrove.services.people import PeopleService
 from datagrove.services.policies import PolicyService
 from datagrove.services.query import QueryService
@@ -98,6 +100,7 @@ class Services:
     connector_runs: ConnectorRuns
     scheduler: Scheduler
     versions: VersionService
+    maintenance: MaintenanceService
 
 
 def build_services(settings: Settings) -> Services:
@@ -228,6 +231,14 @@ def build_services(settings: Settings) -> Services:
         clock=clock,
         interval_seconds=settings.scheduler_interval_seconds,
     )
+    maintenance = MaintenanceService(
+        maintenance=MaintenanceCatalog(engine),
+        catalog=catalog,
+        streams=stream_catalog,
+        datasets=datasets,
+        store=store,
+        settings=maintenance_settings(settings),
+    )
     return Services(
         settings=settings,
         catalog=catalog,
@@ -252,6 +263,21 @@ def build_services(settings: Settings) -> Services:
         connector_runs=connector_runs,
         scheduler=scheduler,
         versions=VersionService(datasets=datasets, store=store, audit=audit),
+        maintenance=maintenance,
+    )
+
+
+def maintenance_settings(settings: Settings) -> MaintenanceSettings:
+    return MaintenanceSettings(
+        interval_seconds=settings.maintenance_interval_seconds,
+        keep_snapshots=settings.retention_min_snapshots,
+        keep_days=settings.retention_days,
+        grace_seconds=settings.resolved_maintenance_grace_seconds,
+        orphan_min_age_seconds=settings.resolved_orphan_min_age_seconds,
+        # A commit places its files and commits them within its claim.
+        check_min_age_seconds=settings.commit_claim_seconds + 60,
+        target_bytes=settings.compaction_target_bytes,
+        min_small_files=settings.compaction_min_small_files,
     )
 
 
@@ -312,10 +338,12 @@ def _lifespan(services: Services) -> Any:
         services.appends.start()
         services.connector_runs.start_workers()
         services.scheduler.start()
+        services.maintenance.start()
         try:
             yield
         finally:
             stop.set()
+            services.maintenance.stop()
             services.scheduler.stop()
             services.connector_runs.stop_workers()
             services.appends.stop()

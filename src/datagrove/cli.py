@@ -14,6 +14,8 @@
                              [--user-id OWNER] [--invalid]
     datagrove account list [--limit N] [--offset N]
     datagrove account delete --account-id A
+    datagrove maintenance expire|sweep|compact [--dataset ID] [--dry-run]
+    datagrove check [--dataset ID]
     datagrove upload FILE.csv[.gz] --dataset ID|--stream ID [--parts N] [--parallel N] [--replace]
                      [--url URL] [--token T | --client-id C --client-secret S]
 
@@ -246,6 +248,42 @@ def upload(args: argparse.Namespace) -> None:
     print(summary)
 
 
+def maintain(args: argparse.Namespace) -> None:
+    """One maintenance step now, beside running servers (each dataset under its commit claim)."""
+    import dataclasses
+
+    services = _services(args)
+    step = {
+        "expire": services.maintenance.expire,
+        "sweep": services.maintenance.sweep,
+        "compact": services.maintenance.compact,
+    }[args.step]
+    reports = step(dataset_id=args.dataset, dry_run=args.dry_run)
+    _print({"dryRun": args.dry_run, "datasets": [dataclasses.asdict(r) for r in reports]})
+
+
+def check(args: argparse.Namespace) -> None:
+    """Exit 1 (after the report) when the catalog, the metadata and the files disagree."""
+    report = _services(args).maintenance.check(dataset_id=args.dataset)
+    _print(
+        {
+            "ok": report.ok,
+            "datasets": report.datasets,
+            "referencedFiles": report.files,
+            "problems": report.problems,
+            "orphans": report.orphans,
+            "awaitingDeletion": report.waiting,
+            "recentUnreferenced": report.recent,
+        }
+    )
+    if not report.ok:
+        print(
+            f"datagrove: check failed: {len(report.problems)} problem(s), {len(report.orphans)} orphan(s)",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+
+
 def _print(value: Any) -> None:
     print(json.dumps(value, indent=2))
 
@@ -346,6 +384,26 @@ def parser() -> argparse.ArgumentParser:
     delete = with_data_dir(account.add_parser("delete", help="delete an account no stream uses"))
     delete.add_argument("--account-id", type=int, required=True)
     delete.set_defaults(handler=delete_account)
+
+    maintenance = commands.add_parser("maintenance", help="table maintenance now").add_subparsers(
+        dest="step", required=True
+    )
+    for name, verb in (
+        ("expire", "delete the files of snapshots expired past the grace period; expire old snapshots"),
+        ("sweep", "delete files no snapshot references, older than the safety age"),
+        ("compact", "rewrite tables with many small files into files of the target size"),
+    ):
+        step = with_data_dir(maintenance.add_parser(name, help=verb))
+        step.add_argument("--dataset", help="only this dataset (default: every one)")
+        step.add_argument("--dry-run", action="store_true", help="report what would be done, change nothing")
+        step.set_defaults(handler=maintain)
+    verify = with_data_dir(
+        commands.add_parser(
+            "check", help="verify that catalog, Iceberg metadata and files agree (exit 1 if not)"
+        )
+    )
+    verify.add_argument("--dataset", help="only this dataset (default: every one)")
+    verify.set_defaults(handler=check)
 
     send = commands.add_parser("upload", help="upload a CSV file to a dataset in parallel gzip parts")
     send.add_argument("file", help="CSV without a header row, plain or .gz")

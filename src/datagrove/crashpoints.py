@@ -17,6 +17,7 @@ COMMIT_LANDED = "commit-landed"  # Iceberg commit made, execution not yet marked
 APPEND_STORED = "append-stored"  # a group commit of appended rows is durable, not yet answered
 FOLD_WRITTEN = "fold-written"  # a fold's Parquet file is written, not yet committed
 FOLD_COMMITTED = "fold-committed"  # a fold's snapshot landed, its batches not yet forgotten
+COMPACTION_PLACED = "compaction-placed"  # compacted files are in the table's directory, not committed
 
 
 _times_reached: collections.Counter[str] = collections.Counter()

@@ -138,6 +138,38 @@ class Settings(BaseSettings):
         description="For tests and rehearsals: a file holding the ISO-8601 time the scheduler takes as "
         "now (the real clock when unset).",
     )
+    maintenance_interval_seconds: float = Field(
+        3600,
+        description="How often each dataset's table is maintained in the background (expiry, orphan "
+        "sweep, compaction; one node per dataset and interval); 0 = never (the CLI still can).",
+    )
+    retention_min_snapshots: int = Field(
+        10,
+        description="Snapshots (versions) of a table always kept, however old, the current one among them.",
+    )
+    retention_days: float = Field(
+        7,
+        description="Snapshots younger than this are always kept; an older one expires only when "
+        "retention_min_snapshots newer ones remain.",
+    )
+    maintenance_grace_seconds: float = Field(
+        6 * 3600,
+        description="Files that expired snapshots leave are deleted only this long after the expiry, so "
+        "a query or export that started on such a snapshot can finish; never less than the longest "
+        "query (query_timeout_seconds, connector_sql_timeout_seconds) plus 5 minutes.",
+    )
+    orphan_min_age_seconds: float = Field(
+        24 * 3600,
+        description="Files in a table's directory that no snapshot references (a crash between placing "
+        "them and the commit) are deleted once this old; never less than the grace period or a commit claim.",
+    )
+    compaction_target_bytes: int = Field(
+        128 * 1024**2,
+        description="Size of the data files compaction writes (and the measure of a small file: under half).",
+    )
+    compaction_min_small_files: int = Field(
+        10, description="Compact a table once its current snapshot has more small files than this."
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property
@@ -159,6 +191,21 @@ class Settings(BaseSettings):
     @property
     def import_threads(self) -> int:
         return os.cpu_count() or 2
+
+    @property
+    def resolved_maintenance_grace_seconds(self) -> float:
+        # A read resolves its snapshot first and then reads its files for as long as it may run.
+        longest_read = max(self.query_timeout_seconds, self.connector_sql_timeout_seconds)
+        return max(self.maintenance_grace_seconds, longest_read + 300)
+
+    @property
+    def resolved_orphan_min_age_seconds(self) -> float:
+        # Files placed by a commit wait for its Iceberg commit under the dataset's commit claim.
+        return max(
+            self.orphan_min_age_seconds,
+            self.resolved_maintenance_grace_seconds,
+            self.commit_claim_seconds + 300,
+        )
 
     @property
     def warehouse_dir(self) -> Path:

@@ -270,3 +270,26 @@ schedule_occurrences = sa.Table(
     sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("claimed_by", sa.String(128), nullable=False),
 )
+
+# Table maintenance (services/maintenance.py). A file that expired snapshots referenced is recorded
+# here before they are removed from the metadata, and deleted only once ``expired_at`` is older than
+# the grace period: a query or export that resolved one of those snapshots earlier may still read it.
+expired_files = sa.Table(
+    "dg_expired_files",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("dataset_id", sa.String(36), nullable=False),
+    sa.Column("uri", sa.Text, nullable=False),
+    sa.Column("expired_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_dg_expired_files_dataset", "dataset_id", "expired_at"),
+)
+
+# When each dataset was last maintained: the background loop of every node claims a dataset's round
+# with one conditional UPDATE (or the INSERT on the primary key), so one node per interval does it.
+maintenance_runs = sa.Table(
+    "dg_maintenance_runs",
+    metadata,
+    sa.Column("dataset_id", sa.String(36), primary_key=True),
+    sa.Column("last_run_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_run_by", sa.String(128), nullable=False),
+)

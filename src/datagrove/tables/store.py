@@ -261,6 +261,8 @@ class TableStore:
         for source, target in zip(files, placed, strict=True):
             if source.exists():
                 os.replace(source, target)
+                # Placed now, whenever it was staged: the orphan sweep's safety age counts from here.
+                os.utime(target)
             elif not target.exists():
                 raise DatagroveError(f"staged file {source.name} is missing")
         crashpoints.reached(crashpoints.COMMIT_FILES_PLACED)
@@ -661,6 +663,23 @@ class TableStore:
             for batch in reader:
                 if batch.num_rows:
                     yield _csv_bytes(pa.Table.from_batches([batch]).rename_columns(names), header=False)
+
+    # --- maintenance (tables/maintenance.py, tables/check.py) ------------------------------------
+
+    def load_table(self, dataset_id: str, *, for_commit: bool = False) -> Table:
+        """The dataset's Iceberg table as its live metadata says now; ``for_commit``: ready for a
+        commit (never replayed by pyiceberg, see ``NO_LIBRARY_RETRIES``)."""
+        return self._table_for_commit(dataset_id) if for_commit else self._table(dataset_id)
+
+    def table_dataset_ids(self) -> list[str]:
+        """The datasets that have a table (by table name; dashes restored as in a UUID)."""
+        found = []
+        for identifier in self._iceberg.list_tables(NAMESPACE):
+            name = identifier[-1]
+            if name.startswith("ds_") and len(name) == 35:
+                hexed = name[3:]
+                found.append(f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}")
+        return found
 
     # --- internals ------------------------------------------------------------------------------
 

@@ -1,0 +1,345 @@
+"""Table maintenance on the Iceberg side: which snapshots expire and which files they leave, the
+orphan files no snapshot references, and compaction of small data files into one atomic commit.
+
+Deciding *when* a file may go (grace periods, safety ages, claims) is the caller's business
+(``services/maintenance.py``); this module says which files are referenced, by what, and does the
+Iceberg commits. Every file is reached by URI through the few functions under "file access" below,
+so that the storage behind them (a local directory today, object storage later) can change there.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterable, Sequence, Set
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.io.pyarrow import parquet_file_to_data_file
+from pyiceberg.table import Table
+from pyiceberg.table.refs import SnapshotRefType
+from pyiceberg.table.snapshots import Snapshot
+
+from datagrove import crashpoints
+from datagrove.errors import Conflict
+from datagrove.tables.batch_files import arrow_schema
+from datagrove.tables.store import COMMIT_ATTEMPTS, COMMIT_KEY_PROPERTY, TableStore, _local_path
+from datagrove.tables.types import Column
+
+COMPACTION_ROW_GROUP_ROWS = 122_880  # as csv_canonical and DuckDB write them
+# Bytes one compaction rewrites at most (the rest waits for the next round): it runs under the
+# dataset's commit claim, and a rewrite that outlasts the claim is lost to the next commit.
+COMPACTION_MAX_BYTES = 1024**3
+OPERATION_PROPERTY = "datagrove.operation"
+
+
+# --- file access (the one seam to storage) ------------------------------------------------------
+
+
+def normal_uri(uri: str) -> str:
+    """One spelling per file, so that URIs from the metadata and from a listing compare equal."""
+    return _local_path(uri).resolve().as_uri()
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    uri: str
+    size: int
+    modified: float  # seconds since the epoch
+
+
+def stat_file(uri: str) -> StoredFile | None:
+    """The file's size and modification time, None when it does not exist."""
+    try:
+        found = _local_path(uri).stat()
+    except FileNotFoundError:
+        return None
+    return StoredFile(normal_uri(uri), found.st_size, found.st_mtime)
+
+
+def list_files(root_uri: str) -> list[StoredFile]:
+    """Every file under ``root_uri`` (recursively)."""
+    root = _local_path(root_uri)
+    found: list[StoredFile] = []
+    for directory, _, names in os.walk(root):
+        for name in names:
+            path = Path(directory) / name
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue  # removed while we listed
+            found.append(StoredFile(path.resolve().as_uri(), stat.st_size, stat.st_mtime))
+    return found
+
+
+def delete_file(uri: str) -> None:
+    """Delete the file; a file already gone is fine."""
+    _local_path(uri).unlink(missing_ok=True)
+
+
+# --- what the metadata references ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataFile:
+    uri: str
+    size: int
+    rows: int
+
+
+class References:
+    """The files that snapshots of one table reference, read from its manifests once each."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self._manifest_files: dict[str, tuple[DataFile, ...]] = {}
+
+    def data_files(self, snapshot: Snapshot) -> tuple[DataFile, ...]:
+        """The live data files of ``snapshot`` (those its manifests add or keep)."""
+        found: list[DataFile] = []
+        for manifest in snapshot.manifests(self.table.io):
+            if manifest.manifest_path not in self._manifest_files:
+                self._manifest_files[manifest.manifest_path] = tuple(
+                    DataFile(
+                        normal_uri(entry.data_file.file_path),
+                        entry.data_file.file_size_in_bytes,
+                        entry.data_file.record_count,
+                    )
+                    for entry in manifest.fetch_manifest_entry(self.table.io, discard_deleted=True)
+                )
+            found.extend(self._manifest_files[manifest.manifest_path])
+        return tuple(found)
+
+    def files(self, snapshots: Iterable[Snapshot]) -> dict[str, int | None]:
+        """Every file ``snapshots`` need (manifest lists, manifests, data files): URI -> the size the
+        metadata records for it (None where it records none)."""
+        found: dict[str, int | None] = {}
+        for snapshot in snapshots:
+            found[normal_uri(snapshot.manifest_list)] = None
+            for manifest in snapshot.manifests(self.table.io):
+                found[normal_uri(manifest.manifest_path)] = manifest.manifest_length
+            for data in self.data_files(snapshot):
+                found[data.uri] = data.size
+        return found
+
+    def all_files(self) -> dict[str, int | None]:
+        """Every file the table's current metadata needs: its own metadata file and every file of
+        every snapshot it still holds."""
+        found = self.files(self.table.metadata.snapshots)
+        found[normal_uri(self.table.metadata_location)] = None
+        return found
+
+
+def superseded_metadata(table: Table) -> set[str]:
+    """The table's earlier metadata files that its metadata log still names: no read loads them
+    (a read loads the current one, once, when it starts); the expiry deletes them after the grace
+    period like other files it leaves, and a file the log names may be gone."""
+    current = normal_uri(table.metadata_location)
+    return {normal_uri(e.metadata_file) for e in table.metadata.metadata_log} - {current}
+
+
+def referenced_files(store: TableStore, dataset_id: str) -> dict[str, int | None]:
+    """Every file the table's live metadata references (see ``References.all_files``)."""
+    return References(store.load_table(dataset_id)).all_files()
+
+
+def table_root(store: TableStore, dataset_id: str) -> str:
+    return store.load_table(dataset_id).location()
+
+
+# --- expiry -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpiryPlan:
+    """Snapshots that may expire, and the files that only they (or metadata no longer current)
+    reference: deletable once no read can still be using them."""
+
+    snapshot_ids: tuple[int, ...]
+    kept: int
+    unreferenced: tuple[str, ...]
+
+
+def plan_expiry(
+    store: TableStore,
+    dataset_id: str,
+    *,
+    keep_last: int,
+    keep_since: datetime,
+    keep_commit_keys: Set[str] = frozenset(),
+) -> ExpiryPlan:
+    """Which snapshots expire when the newest ``keep_last`` and every one made at or after
+    ``keep_since`` are kept (a snapshot goes only when both rules let it go). The current snapshot,
+    any branch or tag head, and the snapshots of ``keep_commit_keys`` are always kept: a commit
+    whose caller has not seen it finish is retried, and only its snapshot in the history makes
+    that retry do nothing (``TableStore.commit_files``)."""
+    table = store.load_table(dataset_id)
+    snapshots = sorted(table.metadata.snapshots, key=lambda s: (s.timestamp_ms, s.sequence_number or 0))
+    protected = {
+        ref.snapshot_id
+        for ref in table.metadata.refs.values()
+        if ref.snapshot_ref_type in (SnapshotRefType.BRANCH, SnapshotRefType.TAG)
+    }
+    newest = {s.snapshot_id for s in snapshots[-keep_last:]} if keep_last > 0 else set()
+    since_ms = int(keep_since.timestamp() * 1000)
+    expiring = [
+        s
+        for s in snapshots
+        if s.snapshot_id not in protected
+        and s.snapshot_id not in newest
+        and s.timestamp_ms < since_ms
+        and (s.summary is None or s.summary.get(COMMIT_KEY_PROPERTY) not in keep_commit_keys)
+    ]
+    kept = [s for s in snapshots if s not in expiring]
+    references = References(table)
+    still_needed = references.files(kept)
+    unreferenced = [uri for uri in references.files(expiring) if uri not in still_needed]
+    unreferenced.extend(uri for uri in sorted(superseded_metadata(table)) if stat_file(uri) is not None)
+    return ExpiryPlan(tuple(s.snapshot_id for s in expiring), len(kept), tuple(unreferenced))
+
+
+def expire_snapshots(store: TableStore, dataset_id: str, snapshot_ids: Sequence[int]) -> None:
+    """Remove ``snapshot_ids`` from the table's metadata (their files stay; see ``plan_expiry``).
+    Ids already gone are skipped; a concurrent commit makes it try again on the newer metadata."""
+    for attempt in range(COMMIT_ATTEMPTS):
+        table = store.load_table(dataset_id, for_commit=True)
+        present = {s.snapshot_id for s in table.metadata.snapshots}
+        wanted = [i for i in snapshot_ids if i in present and i != table.metadata.current_snapshot_id]
+        if not wanted:
+            return
+        try:
+            table.maintenance.expire_snapshots().by_ids(wanted).commit()
+            return
+        except CommitFailedException as exc:
+            if attempt == COMMIT_ATTEMPTS - 1:
+                raise Conflict("the table kept changing while its snapshots were expired") from exc
+            time.sleep(0.01 * (attempt + 1))
+
+
+# --- orphans ------------------------------------------------------------------------------------
+
+
+def unreferenced_files(store: TableStore, dataset_id: str) -> list[StoredFile]:
+    """Files under the table's location that its live metadata neither references nor names as
+    superseded metadata (orphans of a crashed commit, and files of expired snapshots not yet
+    deleted), oldest first."""
+    table = store.load_table(dataset_id)
+    referenced = References(table).all_files() | dict.fromkeys(superseded_metadata(table))
+    found = [f for f in list_files(table.location()) if f.uri not in referenced]
+    return sorted(found, key=lambda f: f.modified)
+
+
+# --- compaction ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompactionPlan:
+    """The current snapshot's small files, grouped into the files that will replace them."""
+
+    files: int  # data files in the current snapshot
+    groups: tuple[tuple[DataFile, ...], ...]
+    snapshot_id: int | None = None  # the snapshot the plan was made on
+
+    @property
+    def small_files(self) -> int:
+        return sum(len(g) for g in self.groups)
+
+
+def plan_compaction(
+    store: TableStore, dataset_id: str, *, target_bytes: int, min_small_files: int
+) -> CompactionPlan:
+    """The current snapshot's files below half of ``target_bytes``, in insertion order, grouped so
+    that each group's files add up to at most ``target_bytes`` (and all groups to about
+    ``COMPACTION_MAX_BYTES``) — or no groups when there are no more than ``min_small_files`` of them
+    (not worth a rewrite)."""
+    table = store.load_table(dataset_id)
+    snapshot = table.current_snapshot()
+    if snapshot is None:
+        return CompactionPlan(0, ())
+    data = sorted(References(table).data_files(snapshot), key=lambda f: _local_path(f.uri).name)
+    small = [f for f in data if f.size < target_bytes // 2]
+    if len(small) <= min_small_files:
+        return CompactionPlan(len(data), ())
+    groups: list[list[DataFile]] = [[]]
+    for file in small:
+        if groups[-1] and sum(f.size for f in groups[-1]) + file.size > target_bytes:
+            groups.append([])
+        groups[-1].append(file)
+    chosen: list[tuple[DataFile, ...]] = []
+    budget = COMPACTION_MAX_BYTES
+    for group in groups:
+        size = sum(f.size for f in group)
+        if len(group) > 1 and (size <= budget or not chosen):  # one file would be rewritten as it is
+            chosen.append(tuple(group))
+            budget -= size
+    return CompactionPlan(len(data), tuple(chosen), snapshot.snapshot_id)
+
+
+def compact(
+    store: TableStore, dataset_id: str, plan: CompactionPlan, columns: Sequence[Column], *, staging: Path
+) -> int:
+    """Rewrite each group of ``plan`` into one file (rows in insertion order, the dataset's Arrow
+    schema) and replace the groups' files by them in ONE Iceberg commit that changes no row and
+    leaves the table's properties (its watermark) as they are. Returns the number of files written.
+
+    The commit is made only on the snapshot the plan was made from: if another commit landed in
+    between, ``CommitFailedException`` is raised and the written files are removed (the caller
+    holds the dataset's commit claim, so that takes a claim that ran out)."""
+    if not plan.groups:
+        return 0
+    table = store.load_table(dataset_id, for_commit=True)
+    if table.metadata.current_snapshot_id != plan.snapshot_id:
+        raise Conflict("the table changed since the compaction was planned; the next round compacts it")
+    schema = arrow_schema(columns)
+    data_dir = _local_path(table.location()) / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = f"compact-{uuid.uuid4().hex[:12]}"
+    placed: list[Path] = []
+    try:
+        for index, group in enumerate(plan.groups):
+            written = staging / f"{index:06d}.parquet"
+            _rewrite(group, written, schema)
+            # Named after the group's first file: sorting names still gives insertion order.
+            prefix = _local_path(group[0].uri).name.split("-", 1)[0]
+            prefix = prefix if prefix.isdigit() else f"{time.time_ns():020d}"
+            target = data_dir / f"{prefix}-{key}-{index:06d}.parquet"
+            os.replace(written, target)
+            placed.append(target)
+        crashpoints.reached(crashpoints.COMPACTION_PLACED)
+        removed = {f.uri for group in plan.groups for f in group}
+        snapshot = table.current_snapshot()
+        assert snapshot is not None
+        live = {
+            normal_uri(entry.data_file.file_path): entry.data_file
+            for manifest in snapshot.manifests(table.io)
+            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
+        }
+        properties = {COMMIT_KEY_PROPERTY: key, OPERATION_PROPERTY: "compaction"}
+        with (
+            table.transaction() as tx,
+            tx.update_snapshot(snapshot_properties=properties).overwrite() as rewrite,
+        ):
+            for uri in removed:
+                rewrite.delete_data_file(live[uri])
+            for path in placed:
+                rewrite.append_data_file(parquet_file_to_data_file(table.io, table.metadata, path.as_uri()))
+    except BaseException as exc:
+        for path in placed:
+            path.unlink(missing_ok=True)
+        if isinstance(exc, CommitFailedException):
+            raise Conflict("another commit landed during the compaction; the next round compacts it") from exc
+        raise
+    return len(placed)
+
+
+def _rewrite(group: Sequence[DataFile], target: Path, schema: pa.Schema) -> None:
+    """Copy the rows of ``group`` (in order) into one Parquet file, a batch at a time."""
+    with pq.ParquetWriter(target, schema, compression="zstd") as writer:
+        for file in group:
+            for batch in pq.ParquetFile(_local_path(file.uri)).iter_batches(COMPACTION_ROW_GROUP_ROWS):
+                writer.write_table(pa.Table.from_batches([batch]).select(schema.names).cast(schema))

@@ -1,0 +1,226 @@
+"""``datagrove maintenance sweep`` and ``datagrove check`` as an operator runs them, beside a real
+server whose commits were killed (crash points) after placing their files and before committing:
+the sweep never takes an in-flight commit's files, takes a dead one's once they are older than
+the safety age, and ``check`` reports orphans and missing files with a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.server import RunningServer
+
+SCHEMA = {"columns": [{"type": "LONG", "name": "n"}, {"type": "STRING", "name": "batch"}]}
+THREE_DAYS = 3 * 24 * 3600
+
+
+def cli(data_dir: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATAGROVE_")} | extra_env
+    return subprocess.run(
+        [sys.executable, "-m", "datagrove.cli", *args, "--data-dir", str(data_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def data_files(data_dir: Path, dataset_id: str) -> set[Path]:
+    table = data_dir / "warehouse" / "datagrove" / ("ds_" + dataset_id.replace("-", "")) / "data"
+    return set(table.glob("*.parquet"))
+
+
+def age(paths: set[Path], seconds: float) -> None:
+    then = time.time() - seconds
+    for path in paths:
+        os.utime(path, (then, then))
+
+
+def count(client: httpx.Client, dataset_id: str) -> int:
+    answer = client.post(
+        f"/v1/datasets/query/execute/{dataset_id}", json={"sql": "SELECT COUNT(*) FROM table"}
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["rows"][0][0]
+
+
+def rows(start: int, n: int, batch: str) -> bytes:
+    return "".join(f"{start + i},{batch}\n" for i in range(n)).encode()
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    """A server of this test's own, no background maintenance (the test runs it), killed at the end."""
+    running = RunningServer(
+        data_dir=tmp_path / "data",
+        catalog_url=None,
+        extra_env={
+            "DATAGROVE_MAINTENANCE_INTERVAL_SECONDS": "0",
+            "DATAGROVE_CRASH_AT": "commit-files-placed#2",
+        },
+    )
+    yield running
+    running.kill()
+
+
+def test_check_passes_then_the_sweep_takes_a_dead_imports_files_only_past_the_safety_age(
+    server: RunningServer,
+):
+    server.start()
+    with server.client() as client:
+        dataset_id = client.post("/v1/datasets", json={"name": "swept", "schema": SCHEMA}).json()["id"]
+        assert client.put(f"/v1/datasets/{dataset_id}/data", content=rows(0, 1000, "old")).status_code == 204
+        committed = data_files(server.data_dir, dataset_id)
+        healthy = cli(server.data_dir, "check")
+        assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+        assert json.loads(healthy.stdout)["ok"] is True
+        with pytest.raises(httpx.HTTPError):  # the REPLACE's process dies between placing and committing
+            client.put(f"/v1/datasets/{dataset_id}/data", content=rows(0, 500, "new"))
+    server.process.wait(timeout=10)
+    server.extra_env.pop("DATAGROVE_CRASH_AT")
+    server.start()
+    placed = data_files(server.data_dir, dataset_id) - committed
+    assert placed  # the dead commit's file, referenced by no snapshot
+
+    young = cli(server.data_dir, "maintenance", "sweep", "--dataset", dataset_id)
+    assert young.returncode == 0, young.stderr
+    assert json.loads(young.stdout)["datasets"][0]["orphans"] == []
+    assert all(p.exists() for p in placed)
+    recent = cli(server.data_dir, "check", "--dataset", dataset_id)
+    assert recent.returncode == 0, recent.stdout  # young: it may be a commit in flight
+
+    age(placed, THREE_DAYS)
+    found = cli(server.data_dir, "check")
+    assert found.returncode == 1
+    assert all(any(p.name in orphan for orphan in json.loads(found.stdout)["orphans"]) for p in placed)
+    assert "orphan" in found.stderr
+    dry = cli(server.data_dir, "maintenance", "sweep", "--dataset", dataset_id, "--dry-run")
+    assert {Path(o).name for o in json.loads(dry.stdout)["datasets"][0]["orphans"]} >= {
+        p.name for p in placed
+    }
+    assert all(p.exists() for p in placed)
+    swept = cli(server.data_dir, "maintenance", "sweep")
+    assert swept.returncode == 0, swept.stderr
+    assert not any(p.exists() for p in placed)
+    assert cli(server.data_dir, "check").returncode == 0
+    with server.client() as client:
+        assert count(client, dataset_id) == 1000
+
+    # A file a snapshot references goes missing: check says which, and fails.
+    lost = next(iter(committed))
+    lost.unlink()
+    broken = cli(server.data_dir, "check")
+    assert broken.returncode == 1
+    assert any("missing file" in p and lost.name in p for p in json.loads(broken.stdout)["problems"])
+
+
+def test_the_sweep_never_takes_the_files_of_a_stream_commit_that_has_not_finished(server: RunningServer):
+    server.start()
+    with server.client() as client:
+        stream = client.post("/v1/streams", json={"dataSet": {"name": "inflight", "schema": SCHEMA}}).json()
+        sid, dataset_id = stream["id"], stream["dataSet"]["id"]
+        assert client.put(f"/v1/datasets/{dataset_id}/data", content=rows(0, 1000, "old")).status_code == 204
+        committed = data_files(server.data_dir, dataset_id)
+        eid = client.post(f"/v1/streams/{sid}/executions", json={"updateMethod": "APPEND"}).json()["id"]
+        for part in range(3):
+            url = f"/v1/streams/{sid}/executions/{eid}/part/{part}"
+            assert client.put(url, content=rows(10_000 * (part + 1), 200, "new")).status_code == 200
+        with pytest.raises(httpx.HTTPError):
+            client.put(f"/v1/streams/{sid}/executions/{eid}/commit")
+    server.process.wait(timeout=10)
+    placed = data_files(server.data_dir, dataset_id) - committed
+    assert len(placed) == 3
+
+    # Even long past the safety age: the execution is COMMITTING, and its retry needs these files.
+    age(placed, THREE_DAYS)
+    swept = cli(server.data_dir, "maintenance", "sweep", "--dataset", dataset_id)
+    assert swept.returncode == 0, swept.stderr
+    assert all(p.exists() for p in placed)
+
+    server.extra_env.pop("DATAGROVE_CRASH_AT")
+    server.start()
+    with server.client() as client:
+        retried = client.put(f"/v1/streams/{sid}/executions/{eid}/commit")
+        assert retried.status_code == 200 and retried.json()["currentState"] == "SUCCESS", retried.text
+        assert count(client, dataset_id) == 1600
+    assert cli(server.data_dir, "check").returncode == 0
+
+
+def test_a_compaction_killed_before_its_commit_changes_nothing_and_its_files_are_swept(tmp_path: Path):
+    server = RunningServer(
+        data_dir=tmp_path / "data",
+        catalog_url=None,
+        extra_env={"DATAGROVE_MAINTENANCE_INTERVAL_SECONDS": "0"},
+    ).start()
+    try:
+        with server.client() as client:
+            dataset_id = client.post("/v1/datasets", json={"name": "small", "schema": SCHEMA}).json()["id"]
+            for g in range(12):
+                url = f"/v1/datasets/{dataset_id}/data?updateMethod=APPEND"
+                assert client.put(url, content=rows(g * 100, 100, f"g{g}")).status_code == 204
+            appended = data_files(server.data_dir, dataset_id)
+            assert len(appended) == 12 and count(client, dataset_id) == 1200
+
+            killed = cli(server.data_dir, "maintenance", "compact", DATAGROVE_CRASH_AT="compaction-placed")
+            assert killed.returncode == -9, killed.stderr
+            assert count(client, dataset_id) == 1200
+            placed = data_files(server.data_dir, dataset_id) - appended
+            assert len(placed) == 1 and all(p.exists() for p in appended)
+        server.stop()  # a restart releases the commit claim the killed process held
+        server.start()
+
+        age(placed, THREE_DAYS)
+        assert cli(server.data_dir, "check").returncode == 1
+        assert cli(server.data_dir, "maintenance", "sweep").returncode == 0
+        assert not any(p.exists() for p in placed)
+        done = cli(server.data_dir, "maintenance", "compact", "--dataset", dataset_id)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)["datasets"][0]
+        assert (report["small_files"], report["files_written"]) == (12, 1)
+        with server.client() as client:
+            assert count(client, dataset_id) == 1200
+            batches = client.post(
+                f"/v1/datasets/query/execute/{dataset_id}",
+                json={"sql": "SELECT batch, COUNT(*), SUM(n) FROM table GROUP BY batch ORDER BY batch"},
+            ).json()["rows"]
+            assert batches == sorted([f"g{g}", 100, sum(range(g * 100, g * 100 + 100))] for g in range(12))
+        assert cli(server.data_dir, "check").returncode == 0
+    finally:
+        server.kill()
+
+
+def test_the_server_maintains_its_datasets_in_the_background(tmp_path: Path):
+    server = RunningServer(
+        data_dir=tmp_path / "data",
+        catalog_url=None,
+        extra_env={
+            "DATAGROVE_MAINTENANCE_INTERVAL_SECONDS": "2",
+            "DATAGROVE_RETENTION_DAYS": "0",
+            "DATAGROVE_RETENTION_MIN_SNAPSHOTS": "2",
+        },
+    ).start()
+    try:
+        with server.client() as client:
+            dataset_id = client.post("/v1/datasets", json={"name": "kept", "schema": SCHEMA}).json()["id"]
+            for g in range(6):
+                assert (
+                    client.put(f"/v1/datasets/{dataset_id}/data", content=rows(0, 10, f"g{g}")).status_code
+                    == 204
+                )
+            deadline = time.monotonic() + 60
+            while "dataset maintained" not in server.log_path.read_text() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert "dataset maintained" in server.log_path.read_text()
+            assert count(client, dataset_id) == 10
+        plan = cli(server.data_dir, "maintenance", "expire", "--dataset", dataset_id, "--dry-run")
+        report = json.loads(plan.stdout)["datasets"][0]
+        assert report["kept_snapshots"] <= 3 and report["expired_snapshots"] == 0  # done by the server
+    finally:
+        server.kill()
