@@ -16,6 +16,7 @@ rows in insertion order.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextlib
 import io
 import os
@@ -66,6 +67,7 @@ NO_LIBRARY_RETRIES = {"commit.retry.num-retries": "0"}
 FILE_LIST_CACHE_SIZE = 256  # snapshots whose data-file list is kept (a few kB each)
 COMMIT_ATTEMPTS = 10
 READS = "reads"  # the staging subdirectory of read_area
+PLACE_THREADS = 8  # staged files moved into a table in a bucket at once
 
 
 @dataclass(frozen=True)
@@ -278,8 +280,14 @@ class TableStore:
             return self._commit_result(dataset_id)
         prefix = f"{commit_ns or time.time_ns():020d}-{commit_key}"
         placed = [self._data_uri(table, f"{prefix}-{index:06d}.parquet") for index in range(len(files))]
-        for source, target in zip(files, placed, strict=True):
-            self._place(str(source), target)
+        sources = [str(source) for source in files]
+        if self._storage.is_local or len(files) < 2:
+            for source, target in zip(sources, placed, strict=True):
+                self._place(source, target)
+        else:
+            # Each move is a few requests to the store: overlap them (a commit of many parts).
+            with concurrent.futures.ThreadPoolExecutor(min(PLACE_THREADS, len(files))) as pool:
+                list(pool.map(self._place, sources, placed))
         crashpoints.reached(crashpoints.COMMIT_FILES_PLACED)
         try:
             self._commit_with_retry(
