@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.connector_streams import config, rows, run
+from tests.support.connector_streams import new_stream as new_connector_stream
 from tests.support.postgres import private_schema
 from tests.support.s3 import SECRET_ACCESS_KEY, MotoServer
 from tests.support.server import RunningServer
@@ -32,10 +34,15 @@ def bucket(moto: MotoServer) -> str:
 
 
 @pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("s3-connector-files")
+
+
+@pytest.fixture(scope="module")
 def s3_server(
-    moto: MotoServer, bucket: str, tmp_path_factory: pytest.TempPathFactory
+    moto: MotoServer, bucket: str, files: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    env = {**moto.env(bucket), "DATAGROVE_LOG_LEVEL": "DEBUG"}
+    env = {**moto.env(bucket), "DATAGROVE_LOG_LEVEL": "DEBUG", "DATAGROVE_CONNECTOR_LOCAL_DIRS": str(files)}
     running = RunningServer(data_dir=tmp_path_factory.mktemp("s3-node"), catalog_url=None, extra_env=env)
     running.start()
     yield running
@@ -123,6 +130,25 @@ def test_a_schema_change_rewrites_the_table_in_the_bucket(s3_server, unique):
         assert query(client, dataset_id, "SELECT COUNT(*), COUNT(x), SUM(n) FROM table") == [
             [50, 0, sum(range(50))]
         ]
+
+
+def test_connector_runs_stage_their_files_in_the_bucket_and_dataset_sql_reads_them(
+    s3_server, moto, bucket, files
+):
+    (files / "a.csv").write_bytes(b"k,x\n1,10\n2,20\n")
+    (files / "b.csv").write_bytes(b"k,y\n1,one\n2,two\n")
+    with s3_server.client() as client:
+        a = new_connector_stream(client, "csv", config(path=str(files / "a.csv")))
+        b = new_connector_stream(client, "csv", config(path=str(files / "b.csv")))
+        assert run(client, a["id"])["currentState"] == "SUCCESS"
+        assert run(client, b["id"])["currentState"] == "SUCCESS"
+        sql = f"SELECT a.k, a.x, b.y FROM `{a['dataSource']['id']}` a JOIN `{b['dataSource']['id']}` b ON a.k = b.k"
+        flow = new_connector_stream(client, "dataset-sql", config(query=sql))
+        assert run(client, flow["id"])["currentState"] == "SUCCESS"
+        got = rows(client, flow["dataSource"]["id"], "SELECT k, x, y FROM table ORDER BY k")
+    assert got == [{"k": 1, "x": 10, "y": "one"}, {"k": 2, "x": 20, "y": "two"}]
+    assert moto.objects(bucket, "datagrove/staging") == []  # committed: nothing left staged
+    assert not list((s3_server.data_dir / "warehouse").rglob("*.parquet"))
 
 
 def test_user_sql_cannot_read_the_bucket_or_the_cache(s3_server, unique):

@@ -149,6 +149,11 @@ class TableStore:
         self._files_lock = threading.Lock()
         self._iceberg.create_namespace_if_not_exists(NAMESPACE)
 
+    @property
+    def storage(self) -> Storage:
+        """Where the tables' files live: read or delete a data file by its URI through it."""
+        return self._storage
+
     # --- lifecycle ------------------------------------------------------------------------------
 
     def create_table(self, dataset_id: str, columns: Sequence[Column]) -> None:
@@ -377,7 +382,7 @@ class TableStore:
             pending = after(buffered, _appended_through(table))
             try:
                 with self.staging_area() as area, contextlib.ExitStack() as pins:
-                    files = self._readable(locations, pins)
+                    files = self.local_files(locations, pins)
                     files += [path.as_posix() for path in write_buffered(pending, old, area)]
                     self._rewrite_with_schema(
                         table, files, old, new, appended_through=pending[-1].last_seq if pending else None
@@ -448,7 +453,7 @@ class TableStore:
 
     def snapshot(self, dataset_id: str) -> Snapshot:
         """The current snapshot's data files (insertion order) and watermark: local paths for local
-        storage, URIs for object storage (read them through ``_readable``).
+        storage, URIs for object storage (read them through ``local_files``).
 
         Planning a scan reads the table's metadata file and manifests (~5 ms, on every query). An
         Iceberg metadata file never changes once written, so what it says is cached by its location,
@@ -482,7 +487,7 @@ class TableStore:
         """How ``Snapshot.files`` names a data file: its local path, or its URI in a bucket."""
         return _local_path(file_path).as_posix() if self._storage.is_local else file_path
 
-    def _readable(self, files: Sequence[str], holder: contextlib.ExitStack) -> list[str]:
+    def local_files(self, files: Sequence[str], holder: contextlib.ExitStack) -> list[str]:
         """Local paths DuckDB may read for ``files`` (from ``snapshot``), valid until ``holder``
         closes: the files themselves for local storage (no copy, no cost), else their pinned
         copies in the file cache."""
@@ -543,7 +548,7 @@ class TableStore:
         area = cleanup.enter_context(self.read_area())
         try:
             files = [
-                *self._readable(snapshot.files, cleanup),
+                *self.local_files(snapshot.files, cleanup),
                 *self._buffered_files(snapshot, buffered, columns, area),
             ]
             rows = stream_query(
@@ -576,7 +581,7 @@ class TableStore:
                 own = area / str(index)  # each dataset's buffered files are named alike
                 own.mkdir()
                 read = [
-                    *self._readable(snapshot.files, cleanup),
+                    *self.local_files(snapshot.files, cleanup),
                     *self._buffered_files(snapshot, source.buffered, source.columns, own),
                 ]
                 views[name] = self.view_sql(source.columns, read, source.row_filter)
@@ -607,7 +612,7 @@ class TableStore:
         area = cleanup.enter_context(self.read_area())
         try:
             files = [
-                *self._readable(snapshot.files, cleanup),
+                *self.local_files(snapshot.files, cleanup),
                 *self._buffered_files(snapshot, buffered, columns, area),
             ]
         except BaseException:
