@@ -12,8 +12,6 @@ import pytest
 from tests.e2e.test_sharing import DS, Person, new_dataset, new_person, share
 from tests.support.server import RunningServer
 
-pytestmark = pytest.mark.s3_storage
-
 MISSING_DATASET = "00000000-0000-4000-8000-000000000000"
 CSV = {"Content-Type": "text/csv"}
 
