@@ -4,6 +4,7 @@ the local file cache, a restart keeps everything, and the credentials never show
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,7 +43,12 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def s3_server(
     moto: MotoServer, bucket: str, files: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    env = {**moto.env(bucket), "DATAGROVE_LOG_LEVEL": "DEBUG", "DATAGROVE_CONNECTOR_LOCAL_DIRS": str(files)}
+    env = {
+        **moto.env(bucket),
+        "DATAGROVE_LOG_LEVEL": "DEBUG",
+        "DATAGROVE_CONNECTOR_LOCAL_DIRS": str(files),
+        "DATAGROVE_REAPER_INTERVAL_SECONDS": "0.5",
+    }
     running = RunningServer(data_dir=tmp_path_factory.mktemp("s3-node"), catalog_url=None, extra_env=env)
     running.start()
     yield running
@@ -90,6 +96,30 @@ def test_an_aborted_execution_leaves_no_staged_object(s3_server, moto, bucket, u
         assert len(moto.objects(bucket, f"datagrove/staging/executions/{eid}")) == 1
         assert client.put(f"/v1/streams/{sid}/executions/{eid}/abort").status_code == 200
         assert moto.objects(bucket, f"datagrove/staging/executions/{eid}") == []
+
+
+def test_the_reaper_removes_staged_objects_no_live_execution_owns(s3_server, moto, bucket, unique):
+    # What a node that died between staging a part and recording it leaves in the bucket.
+    with s3_server.client() as client:
+        sid, _ = new_stream(client, f"orphans {unique}")
+        done = client.post(f"/v1/streams/{sid}/executions").json()["id"]
+        client.put(f"/v1/streams/{sid}/executions/{done}/part/0", content=csv_rows(0, 3))
+        client.put(f"/v1/streams/{sid}/executions/{done}/commit")
+        live = client.post(f"/v1/streams/{sid}/executions").json()["id"]
+        client.put(f"/v1/streams/{sid}/executions/{live}/part/0", content=csv_rows(0, 3))
+    fs = moto.filesystem()
+    for execution in (done, 999_999):
+        with fs.open_output_stream(
+            f"{bucket}/datagrove/staging/executions/{execution}/orphan.parquet"
+        ) as out:
+            out.write(b"left behind")
+    deadline = time.monotonic() + 30
+    while moto.objects(bucket, "datagrove/staging/executions/999999") or moto.objects(
+        bucket, f"datagrove/staging/executions/{done}"
+    ):
+        assert time.monotonic() < deadline, "the reaper left orphaned staged objects"
+        time.sleep(0.2)
+    assert len(moto.objects(bucket, f"datagrove/staging/executions/{live}")) == 1  # an ACTIVE one's stay
 
 
 def test_a_part_uploaded_again_replaces_its_staged_object(s3_server, moto, bucket, unique):
@@ -140,14 +170,15 @@ def test_connector_runs_stage_their_files_in_the_bucket_and_dataset_sql_reads_th
     with s3_server.client() as client:
         a = new_connector_stream(client, "csv", config(path=str(files / "a.csv")))
         b = new_connector_stream(client, "csv", config(path=str(files / "b.csv")))
-        assert run(client, a["id"])["currentState"] == "SUCCESS"
-        assert run(client, b["id"])["currentState"] == "SUCCESS"
+        ended = [run(client, a["id"]), run(client, b["id"])]
         sql = f"SELECT a.k, a.x, b.y FROM `{a['dataSource']['id']}` a JOIN `{b['dataSource']['id']}` b ON a.k = b.k"
         flow = new_connector_stream(client, "dataset-sql", config(query=sql))
-        assert run(client, flow["id"])["currentState"] == "SUCCESS"
+        ended.append(run(client, flow["id"]))
+        assert [e["currentState"] for e in ended] == ["SUCCESS"] * 3
         got = rows(client, flow["dataSource"]["id"], "SELECT k, x, y FROM table ORDER BY k")
     assert got == [{"k": 1, "x": 10, "y": "one"}, {"k": 2, "x": 20, "y": "two"}]
-    assert moto.objects(bucket, "datagrove/staging") == []  # committed: nothing left staged
+    for execution in ended:  # committed: nothing left staged
+        assert moto.objects(bucket, f"datagrove/staging/executions/{execution['executionId']}") == []
     assert not list((s3_server.data_dir / "warehouse").rglob("*.parquet"))
 
 
