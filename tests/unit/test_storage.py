@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from datagrove.errors import DatagroveError
 from datagrove.tables import storage as storage_module
 from datagrove.tables.storage import S3Options, Storage
 from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
@@ -78,3 +79,9 @@ def test_the_secret_key_is_in_no_representation() -> None:
 def test_a_missing_staged_object_is_a_storage_error_not_a_crash(storage: Storage) -> None:
     with pytest.raises(storage_module.StorageError):
         storage.move(storage.uri("no", "such"), storage.uri("other"))
+
+
+def test_a_uri_of_the_other_kind_of_storage_is_refused(storage: Storage) -> None:
+    foreign = "file:///etc/hostname" if not storage.is_local else "s3://bucket/key"
+    with pytest.raises(DatagroveError, match="not in this server's storage"):
+        storage.size(foreign)

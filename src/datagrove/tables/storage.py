@@ -113,11 +113,12 @@ class Storage:
 
     def _path(self, uri: str) -> str:
         parsed = urlparse(uri)
-        if parsed.scheme in ("file", ""):
+        if self.is_local and parsed.scheme in ("file", ""):
             return unquote(parsed.path) if parsed.scheme else uri
-        if parsed.scheme in ("s3", "s3a") and not self.is_local:
+        if not self.is_local and parsed.scheme in ("s3", "s3a"):
             return f"{parsed.netloc}{parsed.path}"
-        raise DatagroveError(f"a file at {parsed.scheme}:// is not in this server's storage")
+        # E.g. a table written to the data directory while the server now uses a bucket.
+        raise DatagroveError(f"a file at {parsed.scheme or 'a local path'} is not in this server's storage")
 
     # --- operations ----------------------------------------------------------------------------
 
