@@ -23,8 +23,8 @@ from datagrove.errors import BadRequest, DatagroveError
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from datagrove.connectors.network import NetworkPolicy
 
+    from datagrove.connectors.network import NetworkPolicy
     from datagrove.domain import UpdateMethod
     from datagrove.tables.types import Column
 
