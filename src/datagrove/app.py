@@ -69,8 +69,10 @@ from datagrove.services.streams import StreamService
 from datagrove.services.uploads import UploadService
 from datagrove.services.versions import VersionService
 from datagrove.settings import Settings
+from datagrove.tables.file_cache import FileCache
 from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.sandbox import QueryLimits
+from datagrove.tables.storage import S3Options, Storage
 from datagrove.tables.store import TableStore
 from datagrove.tables.warmup import warm_up
 
@@ -109,12 +111,15 @@ def build_services(settings: Settings) -> Services:
     engine = make_engine(settings.resolved_catalog_url)
     migrate(engine)
     catalog = Catalog(engine)
+    storage, file_cache = _storage(settings)
     store = TableStore(
         catalog_url=settings.resolved_catalog_url,
         warehouse_dir=settings.warehouse_dir,
         staging_dir=settings.staging_dir,
         threads=settings.import_threads,
         parquet=ParquetLayout(codec=settings.parquet_codec),
+        storage=storage,
+        file_cache=file_cache,
     )
     signing_key = settings.signing_key or catalog.server_key(
         "jwt_signing_key", default=secrets.token_urlsafe(48)
@@ -325,6 +330,27 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.add_middleware(AppendLane)
     app.add_middleware(RequestLog)  # added last: outermost, so the lane's requests are logged too
     return app
+
+
+def _storage(settings: Settings) -> tuple[Storage, FileCache | None]:
+    """The data directory, or the bucket of ``storage_url`` with a local cache for reads."""
+    if not settings.storage_url:
+        return Storage.local(settings.warehouse_dir), None
+    secret = settings.s3_secret_access_key
+    storage = Storage.s3(
+        settings.storage_url,
+        S3Options(
+            endpoint=settings.s3_endpoint,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret is not None else None,
+            path_style=settings.s3_path_style,
+        ),
+    )
+    cache = FileCache(
+        settings.resolved_file_cache_dir, max_bytes=settings.file_cache_bytes, fetch=storage.download
+    )
+    return storage, cache
 
 
 def _lifespan(services: Services) -> Any:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from datagrove.tables.parquet_layout import DEFAULT_CODEC, Codec
@@ -170,6 +170,33 @@ class Settings(BaseSettings):
     compaction_min_small_files: int = Field(
         10, description="Compact a table once its current snapshot has more small files than this."
     )
+    storage_url: str | None = Field(
+        None,
+        description="Where the tables' files live: unset = the data directory; s3://bucket/prefix = an "
+        "S3-compatible object store (every node of a multi-node deployment needs the same).",
+    )
+    s3_endpoint: str | None = Field(
+        None, description="S3 endpoint URL for a non-AWS store, e.g. http://minio:9000 (unset: AWS)."
+    )
+    s3_region: str | None = Field(None, description="S3 region, e.g. us-east-1.")
+    s3_access_key_id: str | None = Field(
+        None, description="S3 access key id (unset: the AWS SDK's usual sources, e.g. AWS_ACCESS_KEY_ID)."
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        None, description="S3 secret access key; never logged or shown."
+    )
+    s3_path_style: bool = Field(
+        False, description="Address buckets as endpoint/bucket (MinIO, moto) instead of bucket.endpoint."
+    )
+    file_cache_dir: Path | None = Field(
+        None,
+        description="Local cache of data files read from object storage for queries; default: cache in "
+        "the data directory.",
+    )
+    file_cache_bytes: int = Field(
+        10 * 1024**3,
+        description="Largest size of the file cache; least recently used files beyond it are removed.",
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property
@@ -214,6 +241,10 @@ class Settings(BaseSettings):
     @property
     def staging_dir(self) -> Path:
         return (self.data_dir / "staging").resolve()
+
+    @property
+    def resolved_file_cache_dir(self) -> Path:
+        return (self.file_cache_dir or self.data_dir / "cache").resolve()
 
 
 def load(**overrides: Any) -> Settings:

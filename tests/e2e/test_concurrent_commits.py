@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
+pytestmark = pytest.mark.s3_storage
+
 SCHEMA = {"columns": [{"type": "LONG", "name": "n"}, {"type": "STRING", "name": "who"}]}
 PARTS = 6
 ROWS = 2000

@@ -22,6 +22,8 @@ import pytest
 from tests.e2e.test_sharing import new_person, share
 from tests.support.server import RunningServer
 
+pytestmark = pytest.mark.s3_storage
+
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "000_ef20cea409927021.txt"
 
 SNIPPETS = {

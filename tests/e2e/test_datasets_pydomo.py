@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from pydomo.datasets import Column, ColumnType, DataSetRequest, Schema, Sorting, UpdateMethod
 
+pytestmark = pytest.mark.s3_storage
+
 FRIENDS = Schema([Column(ColumnType.STRING, "Friend"), Column(ColumnType.STRING, "Attending")])
 
 

@@ -16,6 +16,8 @@ import pytest
 from tests.e2e.test_sharing import new_dataset
 from tests.support.server import RunningServer
 
+pytestmark = pytest.mark.s3_storage
+
 QUERY = "/api/query/v1/execute"
 V1_QUERY = "/v1/datasets/query/execute"
 COLUMN_WISE_KEYS = ["datasource", "columns", "metadata", "rows", "numRows", "numColumns"]

@@ -17,6 +17,8 @@ import pytest
 
 from tests.support.server import RunningServer
 
+pytestmark = pytest.mark.s3_storage
+
 RETRIEVE_STREAM = """
 GET https://api.domo.com/v1/streams/42
 Accept: application/json

@@ -12,6 +12,8 @@ import pytest
 from pydomo.datasets import Column, ColumnType, DataSetRequest, Schema
 from pydomo.streams import CreateStreamRequest, UpdateMethod
 
+pytestmark = pytest.mark.s3_storage
+
 FRIENDS = Schema([Column(ColumnType.STRING, "Friend"), Column(ColumnType.LONG, "Age")])
 
 

@@ -285,7 +285,7 @@ class ConnectorRuns:
                         run.id,
                         number,
                         PartState.READY,
-                        str(written_file.path),
+                        self._store.stage_file(run.id, written_file.path),
                         written_file.rows,
                         written_file.bytes,
                         "",

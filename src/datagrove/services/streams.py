@@ -307,11 +307,13 @@ class StreamService:
             )
             self._discard_replaced(self._streams.record_part(failed))
             raise
+        # From here the part lives where any node's commit finds it (on S3: in the bucket).
+        location = self._store.stage_file(execution_id, target)
         part = Part(
             execution_id,
             part_number,
             PartState.READY,
-            str(target),
+            location,
             ingested.rows,
             received_bytes,
             checksum,
@@ -320,7 +322,7 @@ class StreamService:
         try:
             replaced = self._streams.record_part(part)
         except BaseException:
-            target.unlink(missing_ok=True)
+            self._store.discard_file(location)
             raise
         self._discard_replaced(replaced)
         log.info(
@@ -389,7 +391,7 @@ class StreamService:
             with self._datasets.commit_claim(dataset.id):
                 self._store.commit_files(
                     dataset.id,
-                    [Path(p.path) for p in parts if p.path],
+                    [p.path for p in parts if p.path],
                     replace=replace,
                     commit_key=execution.commit_key,
                     commit_ns=int(execution.commit_key.split("-")[0]),
@@ -502,4 +504,4 @@ class StreamService:
 
     def _discard_replaced(self, replaced: Part | None) -> None:
         if replaced is not None and replaced.path:
-            Path(replaced.path).unlink(missing_ok=True)
+            self._store.discard_file(replaced.path)

@@ -1,4 +1,10 @@
-"""``TableStore``: one Apache Iceberg table per dataset, Parquet files on the local filesystem.
+"""``TableStore``: one Apache Iceberg table per dataset, Parquet files in ``Storage``.
+
+The files live in a local directory (the default) or an S3 bucket (``tables/storage.py``). Reads
+hand DuckDB local paths only: a local file's own path, or a bucket object's copy in the
+``FileCache`` (pinned while the read runs). Staged stream parts live where every node can reach
+them: in the node's staging directory for local storage, under ``staging/`` in the bucket for S3
+(``stage_file``), so a part uploaded to one node can be committed by another.
 
 A write is one Iceberg transaction (APPEND adds files; REPLACE deletes every file and adds the
 new ones), so a reader that resolves the table's current snapshot sees the old or the new data,
@@ -10,6 +16,7 @@ rows in insertion order.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextlib
 import io
 import os
@@ -38,11 +45,13 @@ from datagrove.errors import DatagroveError, NotFound, VersionGone
 from datagrove.tables.batch_stream import stream_batches
 from datagrove.tables.buffered import BufferedRows, after, write_buffered
 from datagrove.tables.conform import conforming_select
+from datagrove.tables.file_cache import FileCache
 from datagrove.tables.json_rows import RowForm
 from datagrove.tables.json_stream import JsonRows, stream_query
 from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.sql_names import quote_identifier, quote_literal
+from datagrove.tables.storage import Storage
 from datagrove.tables.types import Column, ColumnType
 from datagrove.tables.versions import COMMIT_KEY_PROPERTY, SCHEMA_KEY_PREFIX, TableVersion
 from datagrove.tables.versions import columns_of as _version_columns
@@ -64,6 +73,7 @@ NO_LIBRARY_RETRIES = {"commit.retry.num-retries": "0"}
 FILE_LIST_CACHE_SIZE = 256  # snapshots whose data-file list is kept (a few kB each)
 COMMIT_ATTEMPTS = 10
 READS = "reads"  # the staging subdirectory of read_area
+PLACE_THREADS = 8  # staged files moved into a table in a bucket at once
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,10 @@ def _local_path(uri: str) -> Path:
     return Path(unquote(parsed.path)) if parsed.scheme in ("file", "") else Path(uri)
 
 
+def _is_uri(location: str) -> bool:
+    return "://" in location
+
+
 class TableStore:
     def __init__(
         self,
@@ -130,14 +144,23 @@ class TableStore:
         staging_dir: Path,
         threads: int = 2,
         parquet: ParquetLayout = ParquetLayout(),
+        storage: Storage | None = None,
+        file_cache: FileCache | None = None,
     ) -> None:
-        warehouse_dir.mkdir(parents=True, exist_ok=True)
+        """Tables in ``storage`` (default: the local ``warehouse_dir``); a bucket needs a
+        ``file_cache`` for reads. ``staging_dir`` is always local (upload bodies, read areas)."""
         staging_dir.mkdir(parents=True, exist_ok=True)
-        self._warehouse_dir = warehouse_dir
+        self._storage = storage or Storage.local(warehouse_dir)
+        if not self._storage.is_local and file_cache is None:
+            raise ValueError("object storage needs a file cache for reads")
+        self._cache = file_cache
         self._staging_dir = staging_dir
         self._threads = threads
         self._parquet = parquet
-        self._iceberg = SqlCatalog("datagrove", uri=catalog_url, warehouse=warehouse_dir.as_uri())
+        warehouse = self._storage.root if self._storage.is_local else self._storage.uri("warehouse")
+        self._iceberg = SqlCatalog(
+            "datagrove", uri=catalog_url, warehouse=warehouse, **self._storage.iceberg_properties()
+        )
         self._snapshots: collections.OrderedDict[str, Snapshot] = collections.OrderedDict()
         self._files_lock = threading.Lock()
         self._iceberg.create_namespace_if_not_exists(NAMESPACE)
@@ -147,6 +170,11 @@ class TableStore:
         """How this store's data files are laid out: whoever writes a file that it will commit
         (imports, stream parts, connector runs, folds) writes it so."""
         return self._parquet
+
+    @property
+    def storage(self) -> Storage:
+        """Where the tables' files live: read or delete a data file by its URI through it."""
+        return self._storage
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -159,9 +187,9 @@ class TableStore:
         """Drop the table and delete its files. Missing tables are fine (idempotent)."""
         with contextlib.suppress(NoSuchTableError):
             table = self._table(dataset_id)
-            location = _local_path(table.location())
+            location = table.location()
             self._iceberg.drop_table(f"{NAMESPACE}.{table_name(dataset_id)}")
-            shutil.rmtree(location, ignore_errors=True)
+            self._storage.delete_tree(location)
 
     @contextlib.contextmanager
     def staging_area(self) -> Iterator[Path]:
@@ -192,13 +220,34 @@ class TableStore:
         shutil.rmtree(self._staging_dir / READS, ignore_errors=True)
 
     def execution_dir(self, execution_id: int) -> Path:
-        """Where the parts of one stream execution wait, as Parquet, for their commit."""
+        """Where the parts of one stream execution are written, as Parquet; ``stage_file`` then
+        keeps each where its commit (on any node) finds it."""
         path = self._staging_dir / "executions" / str(execution_id)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def stage_file(self, execution_id: int, source: Path) -> str:
+        """Keep ``source`` (a Parquet file in ``execution_dir(execution_id)``) for the execution's
+        commit; returns its location, what ``commit_files`` takes and ``Part.path`` records: the
+        local path itself for local storage, the object's URI in the bucket for S3 (the local file
+        is then gone)."""
+        if self._storage.is_local:
+            return str(source)
+        uri = self._storage.uri("staging", "executions", str(execution_id), source.name)
+        self._storage.put(source, uri)
+        return uri
+
+    def discard_file(self, location: str) -> None:
+        """Delete one staged file (a location from ``stage_file``); a missing one is fine."""
+        if _is_uri(location):
+            self._storage.delete(location)
+        else:
+            Path(location).unlink(missing_ok=True)
+
     def discard_execution(self, execution_id: int) -> None:
         shutil.rmtree(self._staging_dir / "executions" / str(execution_id), ignore_errors=True)
+        if not self._storage.is_local:
+            self._storage.delete_tree(self._storage.uri("staging", "executions", str(execution_id)))
 
     def reclaim_abandoned_uploads(self, *, idle_seconds: float) -> int:
         """Remove upload staging areas untouched for ``idle_seconds`` (left by a crashed process);
@@ -215,15 +264,20 @@ class TableStore:
         return removed
 
     def staged_execution_ids(self) -> list[int]:
+        """Executions with staged files here or, for object storage, in the bucket (any node's)."""
         root = self._staging_dir / "executions"
-        return [int(p.name) for p in root.iterdir() if p.name.isdigit()] if root.exists() else []
+        names = {p.name for p in root.iterdir()} if root.exists() else set()
+        if not self._storage.is_local:
+            listed = self._storage.list(self._storage.uri("staging", "executions"), recursive=False)
+            names |= {uri.rstrip("/").rsplit("/", 1)[-1] for uri in listed}
+        return sorted(int(name) for name in names if name.isdigit())
 
     # --- writes ---------------------------------------------------------------------------------
 
     def commit_files(
         self,
         dataset_id: str,
-        files: Sequence[Path],
+        files: Sequence[Path | str],
         *,
         replace: bool,
         commit_key: str | None = None,
@@ -232,7 +286,8 @@ class TableStore:
         expect_appended_through: int | None = None,
         snapshot_properties: Mapping[str, str] | None = None,
     ) -> CommitResult:
-        """Move staged Parquet ``files`` (in order) into the table and commit them in one transaction.
+        """Move staged Parquet ``files`` (in order; local paths, or locations from ``stage_file``)
+        into the table and commit them in one transaction.
 
         With ``replace`` the commit also removes every current file. The files must already match
         the table's schema (``csv_ingest`` writes them so).
@@ -254,22 +309,21 @@ class TableStore:
         commit_key = commit_key or uuid.uuid4().hex
         if _committed(table, commit_key):
             return self._commit_result(dataset_id)
-        data_dir = _local_path(table.location()) / "data"
-        data_dir.mkdir(parents=True, exist_ok=True)
         prefix = f"{commit_ns or time.time_ns():020d}-{commit_key}"
-        placed = [data_dir / f"{prefix}-{index:06d}.parquet" for index in range(len(files))]
-        for source, target in zip(files, placed, strict=True):
-            if source.exists():
-                os.replace(source, target)
-                # Placed now, whenever it was staged: the orphan sweep's safety age counts from here.
-                os.utime(target)
-            elif not target.exists():
-                raise DatagroveError(f"staged file {source.name} is missing")
+        placed = [self._data_uri(table, f"{prefix}-{index:06d}.parquet") for index in range(len(files))]
+        sources = [str(source) for source in files]
+        if self._storage.is_local or len(files) < 2:
+            for source, target in zip(sources, placed, strict=True):
+                self._place(source, target)
+        else:
+            # Each move is a few requests to the store: overlap them (a commit of many parts).
+            with concurrent.futures.ThreadPoolExecutor(min(PLACE_THREADS, len(files))) as pool:
+                list(pool.map(self._place, sources, placed))
         crashpoints.reached(crashpoints.COMMIT_FILES_PLACED)
         try:
             self._commit_with_retry(
                 dataset_id,
-                [p.as_uri() for p in placed],
+                placed,
                 replace=replace,
                 commit_key=commit_key,
                 appended_through=appended_through,
@@ -278,10 +332,26 @@ class TableStore:
             )
         except BaseException:
             if not _committed(self._table(dataset_id), commit_key):
-                for path in placed:
-                    path.unlink(missing_ok=True)
+                for uri in placed:
+                    self._storage.delete(uri)
             raise
         return self._commit_result(dataset_id)
+
+    def _data_uri(self, table: Table, name: str) -> str:
+        return f"{table.location().rstrip('/')}/data/{name}"
+
+    def _place(self, source: str, target: str) -> None:
+        """Move one staged file to its place in the table. A retried commit (same names) finds the
+        files the first attempt already placed: a missing source is fine when its target exists."""
+        if _is_uri(source):
+            if self._storage.exists(source):
+                self._storage.move(source, target)
+                return
+        elif os.path.exists(source):
+            self._storage.put(Path(source), target)
+            return
+        if not self._storage.exists(target):
+            raise DatagroveError(f"staged file {os.path.basename(source)} is missing")
 
     def _commit_with_retry(
         self,
@@ -337,10 +407,11 @@ class TableStore:
         """
         for attempt in range(COMMIT_ATTEMPTS):
             table = self._table_for_commit(dataset_id)
-            files = sorted(_local_path(task.file.file_path).as_posix() for task in table.scan().plan_files())
+            locations = sorted(self._location(task.file.file_path) for task in table.scan().plan_files())
             pending = after(buffered, _appended_through(table))
             try:
-                with self.staging_area() as area:
+                with self.staging_area() as area, contextlib.ExitStack() as pins:
+                    files = self.local_files(locations, pins)
                     files += [
                         path.as_posix() for path in write_buffered(pending, old, area, parquet=self._parquet)
                     ]
@@ -385,11 +456,9 @@ class TableStore:
                         f"COPY (SELECT {conforming_select(old, new)} FROM {source}) "
                         f"TO {quote_literal(str(target))} ({self._parquet.duckdb_copy_options()})"
                     )
-                data_dir = _local_path(table.location()) / "data"
-                data_dir.mkdir(parents=True, exist_ok=True)
-                placed = data_dir / f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}-000000.parquet"
-                os.replace(target, placed)
-                rewritten.append(placed.as_uri())
+                placed = self._data_uri(table, f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}-000000.parquet")
+                self._storage.put(target, placed)
+                rewritten.append(placed)
             try:
                 with table.transaction() as tx:
                     if appended_through is not None:
@@ -408,7 +477,7 @@ class TableStore:
                         tx.add_files(rewritten, snapshot_properties=properties, check_duplicate_files=False)
             except BaseException:
                 for uri in rewritten:
-                    _local_path(uri).unlink(missing_ok=True)
+                    self._storage.delete(uri)
                 raise
 
     def table_state(self, dataset_id: str) -> CommitResult:
@@ -425,7 +494,8 @@ class TableStore:
     # --- reads ----------------------------------------------------------------------------------
 
     def snapshot(self, dataset_id: str) -> Snapshot:
-        """The current snapshot's data files (local paths, insertion order) and watermark.
+        """The current snapshot's data files (insertion order) and watermark: local paths for local
+        storage, URIs for object storage (read them through ``local_files``).
 
         Planning a scan reads the table's metadata file and manifests (~5 ms, on every query). An
         Iceberg metadata file never changes once written, so what it says is cached by its location,
@@ -441,7 +511,7 @@ class TableStore:
         if table.current_snapshot() is None:
             files: list[str] = []
         else:
-            paths = [_local_path(task.file.file_path).as_posix() for task in table.scan().plan_files()]
+            paths = [self._location(task.file.file_path) for task in table.scan().plan_files()]
             files = sorted(paths, key=lambda p: os.path.basename(p))
         found = Snapshot(tuple(files), _appended_through(table))
         if table.metadata_location == location:  # not committed to in between
@@ -452,8 +522,22 @@ class TableStore:
         return found
 
     def current_files(self, dataset_id: str) -> list[str]:
-        """Local paths of the current snapshot's data files, in insertion order."""
+        """The current snapshot's data files, in insertion order (as ``snapshot``)."""
         return list(self.snapshot(dataset_id).files)
+
+    def _location(self, file_path: str) -> str:
+        """How ``Snapshot.files`` names a data file: its local path, or its URI in a bucket."""
+        return _local_path(file_path).as_posix() if self._storage.is_local else file_path
+
+    def local_files(self, files: Sequence[str], holder: contextlib.ExitStack) -> list[str]:
+        """Local paths DuckDB may read for ``files`` (from ``snapshot``), valid until ``holder``
+        closes: the files themselves for local storage (no copy, no cost), else their pinned
+        copies in the file cache."""
+        if self._cache is None or self._storage.is_local or not files:
+            return list(files)
+        paths = self._cache.pin(files)
+        holder.callback(self._cache.unpin, list(files))
+        return paths
 
     def _metadata_location(self, dataset_id: str) -> str:
         with self._iceberg.engine.connect() as db:
@@ -508,7 +592,10 @@ class TableStore:
         cleanup = contextlib.ExitStack()
         area = cleanup.enter_context(self.read_area())
         try:
-            files = [*snapshot.files, *self._buffered_files(snapshot, buffered, columns, area)]
+            files = [
+                *self.local_files(snapshot.files, cleanup),
+                *self._buffered_files(snapshot, buffered, columns, area),
+            ]
             rows = stream_query(
                 sql, view_sql=self.view_sql(columns, files, row_filter), files=files, limits=limits, form=form
             )
@@ -539,7 +626,7 @@ class TableStore:
                 own = area / str(index)  # each dataset's buffered files are named alike
                 own.mkdir()
                 read = [
-                    *snapshot.files,
+                    *self.local_files(snapshot.files, cleanup),
                     *self._buffered_files(snapshot, source.buffered, source.columns, own),
                 ]
                 views[name] = self.view_sql(source.columns, read, source.row_filter)
@@ -570,7 +657,10 @@ class TableStore:
         cleanup = contextlib.ExitStack()
         area = cleanup.enter_context(self.read_area())
         try:
-            files = [*snapshot.files, *self._buffered_files(snapshot, buffered, columns, area)]
+            files = [
+                *self.local_files(snapshot.files, cleanup),
+                *self._buffered_files(snapshot, buffered, columns, area),
+            ]
         except BaseException:
             cleanup.close()
             raise
@@ -599,7 +689,7 @@ class TableStore:
         found = _find_version(table, snapshot_id)
         if found is None:
             raise _gone(snapshot_id)
-        files = tuple(_local_path(uri).as_posix() for uri in _version_files(table, snapshot_id))
+        files = tuple(self._location(uri) for uri in _version_files(table, snapshot_id))
         return PastVersion(
             Snapshot(files, _appended_through(table)), tuple(_version_columns(table, found, order))
         )
