@@ -34,7 +34,7 @@ from datagrove.catalog.maintenance import MaintenanceCatalog
 from datagrove.catalog.repository import Catalog, utcnow
 from datagrove.catalog.streams import StreamCatalog
 from datagrove.domain import ExecutionState
-from datagrove.errors import NotFound
+from datagrove.errors import Conflict, NotFound
 from datagrove.services.datasets import PROCESS, DatasetService
 from datagrove.tables import maintenance as tm
 from datagrove.tables.check import check_table
@@ -124,6 +124,10 @@ class MaintenanceService:
     def start(self) -> None:
         if self._settings.interval_seconds <= 0:
             return
+        if not self._store.storage.is_local:
+            # Expiry, sweep and compaction read and delete files by local path so far.
+            log.warning("table maintenance is not done on object storage yet; tables there keep every file")
+            return
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run_forever, name="maintenance", daemon=True)
         self._thread.start()
@@ -209,6 +213,8 @@ class MaintenanceService:
         ]
 
     def _targets(self, dataset_id: str | None) -> list[str]:
+        if not self._store.storage.is_local:
+            raise Conflict("table maintenance is not available on object storage yet (storage_url is set)")
         if dataset_id is None:
             return self._maintenance.dataset_ids()
         self._catalog.get_dataset(dataset_id)  # NotFound for an unknown dataset
