@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from datagrove.app import Services, build_services, maintenance_settings
@@ -210,6 +211,11 @@ def test_compaction_keeps_every_row_and_checksum_in_fewer_files(services: Servic
     [report] = service.compact(dataset_id=dataset.id)
     assert report.small_files == 25 and report.files_written == 1
     assert len(services.store.current_files(dataset.id)) == 1
+    # Written in the store's layout (DATAGROVE_PARQUET_CODEC): compaction moves old files to it.
+    [compacted] = services.store.current_files(dataset.id)
+    codec = services.store.parquet_layout.arrow_compression.upper()
+    metadata = pq.ParquetFile(compacted).metadata
+    assert {metadata.row_group(0).column(i).compression for i in range(metadata.num_columns)} == {codec}
     assert checksums(services, actor, dataset.id) == before
     assert rows_of(services, actor, dataset.id) == before_rows  # even the order
     assert services.store.table_state(dataset.id) == services.store.table_state(dataset.id)

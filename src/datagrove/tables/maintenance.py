@@ -28,10 +28,11 @@ from pyiceberg.table.snapshots import Snapshot
 from datagrove import crashpoints
 from datagrove.errors import Conflict
 from datagrove.tables.batch_files import arrow_schema
+from datagrove.tables.csv_canonical import arrow_writer
+from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.store import COMMIT_ATTEMPTS, COMMIT_KEY_PROPERTY, TableStore, _local_path
 from datagrove.tables.types import Column
 
-COMPACTION_ROW_GROUP_ROWS = 122_880  # as csv_canonical and DuckDB write them
 # Bytes one compaction rewrites at most (the rest waits for the next round): it runs under the
 # dataset's commit claim, and a rewrite that outlasts the claim is lost to the next commit.
 COMPACTION_MAX_BYTES = 1024**3
@@ -303,7 +304,7 @@ def compact(
     try:
         for index, group in enumerate(plan.groups):
             written = staging / f"{index:06d}.parquet"
-            _rewrite(group, written, schema)
+            _rewrite(group, written, schema, store.parquet_layout)
             # Named after the group's first file: sorting names still gives insertion order.
             prefix = _local_path(group[0].uri).name.split("-", 1)[0]
             prefix = prefix if prefix.isdigit() else f"{time.time_ns():020d}"
@@ -337,9 +338,19 @@ def compact(
     return len(placed)
 
 
-def _rewrite(group: Sequence[DataFile], target: Path, schema: pa.Schema) -> None:
-    """Copy the rows of ``group`` (in order) into one Parquet file, a batch at a time."""
-    with pq.ParquetWriter(target, schema, compression="zstd") as writer:
+def _rewrite(group: Sequence[DataFile], target: Path, schema: pa.Schema, layout: ParquetLayout) -> None:
+    """Copy the rows of ``group`` (in order) into one Parquet file of the store's layout (codec,
+    row groups, dictionaries), a batch at a time: compaction also moves older files to it."""
+    writer: pq.ParquetWriter | None = None
+    try:
         for file in group:
-            for batch in pq.ParquetFile(_local_path(file.uri)).iter_batches(COMPACTION_ROW_GROUP_ROWS):
-                writer.write_table(pa.Table.from_batches([batch]).select(schema.names).cast(schema))
+            for batch in pq.ParquetFile(_local_path(file.uri)).iter_batches(layout.row_group_rows):
+                rows = pa.Table.from_batches([batch]).select(schema.names).cast(schema)
+                if writer is None:
+                    writer = arrow_writer(target, schema, layout, first=rows)
+                writer.write_table(rows, row_group_size=layout.row_group_rows)
+        if writer is None:
+            writer = arrow_writer(target, schema, layout, first=None)
+    finally:
+        if writer is not None:
+            writer.close()
