@@ -444,7 +444,6 @@ def served_routes() -> set[tuple[str, str]]:
     """(method, path) of every route the app serves, trailing-slash twins folded together."""
     from datagrove.app import create_app
     from datagrove.settings import load
-
     from datagrove.web.errors import is_web_path
 
     app = create_app(load(data_dir=tempfile.mkdtemp()))
