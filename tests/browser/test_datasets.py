@@ -48,6 +48,9 @@ def test_share_preview_and_revoke_as_two_people_see_it(
         admin_page.get_by_role("region", name="Row-level policies").get_by_text("East only")
     ).to_be_visible()
     expect(admin_page.get_by_role("region", name="Snapshot history").get_by_text("current")).to_be_visible()
+    expect(admin_page.get_by_role("link", name="Upload a CSV into it")).to_have_attribute(
+        "href", f"/ui/upload?dataset={dataset_id}"
+    )
     screenshot(admin_page, "dataset")
     check_accessibility(admin_page)
 
@@ -65,6 +68,8 @@ def test_share_preview_and_revoke_as_two_people_see_it(
     assert preview_regions(pat_page) == ["East", "East"]
     expect(pat_page.get_by_text("Only the dataset's co-owners see its policies.")).to_be_visible()
     expect(pat_page.get_by_role("button", name="Share")).to_have_count(0)
+    expect(pat_page.get_by_role("link", name="Query in SQL")).to_be_visible()
+    expect(pat_page.get_by_role("link", name="Upload a CSV into it")).to_have_count(0)  # a viewer may not
     screenshot(pat_page, "dataset-as-viewer")
     check_accessibility(pat_page)
 

@@ -7,6 +7,8 @@ Setting a password is recorded in the activity log (never the password).
 
 from __future__ import annotations
 
+import functools
+
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -20,8 +22,12 @@ MIN_LENGTH = 8
 MAX_LENGTH = 1024
 
 _hasher = argon2.PasswordHasher()  # RFC 9106's second recommended parameters (Argon2id, 64 MiB)
-# Verified against when the email is unknown, so that answering takes as long as for a known one.
-_DUMMY_HASH = _hasher.hash("datagrove-no-such-user")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so that answering takes as long as for a known one."""
+    return _hasher.hash("datagrove-no-such-user")
 
 
 def acceptable(password: object) -> str:
@@ -40,7 +46,7 @@ def hash_password(password: str) -> str:
 def matches(password_hash: str | None, password: str) -> bool:
     """Whether ``password`` is the one ``password_hash`` was made from (constant work when None)."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

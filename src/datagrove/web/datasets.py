@@ -43,8 +43,8 @@ def _int(request: Request, name: str, default: int = 0) -> int:
     value = request.query_params.get(name)
     if value is None or value == "":
         return default
-    if not value.isdigit():
-        raise BadRequest(f"{name} must be a whole number, not {value!r}")
+    if not value.isdigit() or len(value) > 9:
+        raise BadRequest(f"{name} must be a whole number below 1000000000, not {value[:20]!r}")
     return int(value)
 
 
@@ -121,6 +121,7 @@ def _dataset_page(
     actor = session.actor
     dataset, level = services.sharing.own_level(actor=actor, dataset_id=dataset_id)  # 404 if hidden
     decide = services.access.decide
+    may_edit = decide(actor, Action.EDIT, dataset).allowed
     may_share = decide(actor, Action.SHARE, dataset).allowed
     may_revoke = decide(actor, Action.REVOKE, dataset).allowed
     may_see_policies = decide(actor, Action.MANAGE_POLICIES, dataset).allowed
@@ -151,6 +152,7 @@ def _dataset_page(
         streams=streams,
         executions=executions,
         grants=services.sharing.grants(actor=actor, dataset_id=dataset.id),
+        may_edit=may_edit,
         may_share=may_share,
         may_revoke=may_revoke,
         levels=[lvl for lvl in AccessLevel if lvl.rank <= level.rank],
