@@ -233,6 +233,7 @@ def build_services(settings: Settings) -> Services:
             retry_backoff_seconds=settings.connector_retry_backoff_seconds,
             heartbeat_seconds=settings.connector_heartbeat_seconds,
             sql_timeout_seconds=settings.connector_sql_timeout_seconds,
+            max_download_bytes=settings.connector_max_download_bytes,
         ),
     )
     scheduler = Scheduler(

@@ -132,6 +132,10 @@ class Settings(BaseSettings):
         3600,
         description="Longest a dataset-sql connector's query may run (queries over HTTP: query_timeout_seconds).",
     )
+    connector_max_download_bytes: int = Field(
+        10 * 1024**3,
+        description="Largest file a file connector downloads from a URL (it is kept on local disk while read).",
+    )
     scheduler_interval_seconds: float = Field(1.0, description="How often due schedules are looked for.")
     scheduler_clock_file: Path | None = Field(
         None,

@@ -27,6 +27,7 @@ def context(
     state: Mapping[str, str] | None = None,
     network: NetworkPolicy | None = None,
     batch_rows: int = 1000,
+    max_download_bytes: int = 10 * 1024**3,
 ) -> RunContext:
     return RunContext(
         config=dict(config),
@@ -38,6 +39,7 @@ def context(
         network=network or NetworkPolicy(allowed=("127.0.0.1",)),
         cancelled=lambda: False,
         batch_rows=batch_rows,
+        max_download_bytes=max_download_bytes,
     )
 
 

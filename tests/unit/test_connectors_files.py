@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,6 +88,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(302, Location="http://169.254.169.254/latest/meta-data/")
         elif path == "/busy":
             self._send(503)
+        elif path == "/unsized.csv":
+            # No Content-Length: the body ends when the connection closes.
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(CSV)
+            self.close_connection = True
         elif path == "/cut.csv":
             self.send_response(200)
             self.send_header("Content-Length", str(len(CSV) * 100))
@@ -125,6 +132,21 @@ def test_a_csv_url_is_read_with_inferred_types(http: str) -> None:
     assert table["name"].to_pylist() == ['ünï, "q"', "", None]
     assert table["amount"].to_pylist() == [1.5, 2.25, None]
     assert not source.path.exists()  # the download is deleted on close
+
+
+@pytest.mark.parametrize("path", ["/data.csv", "/unsized.csv"])
+def test_a_download_larger_than_the_limit_is_refused_and_nothing_is_left(
+    path: str, http: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the download goes
+    with pytest.raises(SourceError, match="connector_max_download_bytes"):
+        CsvConnector().open(context({"url": f"{http}{path}"}, network=ALLOW, max_download_bytes=len(CSV) - 1))
+    assert list(tmp_path.iterdir()) == []
+    # At the limit exactly, the same file is read.
+    source = CsvConnector().open(
+        context({"url": f"{http}{path}"}, network=ALLOW, max_download_bytes=len(CSV))
+    )
+    assert read_all(source).num_rows == 3
 
 
 def test_the_same_url_is_refused_without_the_allow_list(http: str) -> None:

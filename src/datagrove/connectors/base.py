@@ -77,6 +77,8 @@ class RunContext:
     batch_rows: int = 65_536
     #: SQL over other datasets as the stream's owner, for ``dataset-sql``; None elsewhere.
     datasets: DatasetReader | None = None
+    #: Largest file a file connector downloads from a URL (the download lands on local disk).
+    max_download_bytes: int = 10 * 1024**3
 
 
 class Source(Protocol):

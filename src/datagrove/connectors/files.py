@@ -163,8 +163,17 @@ def download(url: str, target: Path, context: RunContext) -> None:
                         url = str(response.url.join(response.headers["location"]))
                         continue
                     _check_status(response.status_code, shown)
+                    limit = context.max_download_bytes
+                    # Refused early when the server says the size, and counted anyway: a body may be
+                    # longer than its Content-Length claims or have none (chunked).
+                    if int(response.headers.get("content-length") or 0) > limit:
+                        raise SourceError(_too_big(shown, limit))
+                    received = 0
                     with target.open("wb") as out:
                         for chunk in response.iter_bytes(1 << 20):
+                            received += len(chunk)
+                            if received > limit:
+                                raise SourceError(_too_big(shown, limit))
                             out.write(chunk)
                             if context.cancelled():
                                 raise SourceError("the run was cancelled during the download")
@@ -174,6 +183,10 @@ def download(url: str, target: Path, context: RunContext) -> None:
     except httpx.HTTPError as exc:
         raise SourceError(f"reading {shown} failed: {type(exc).__name__}") from None
     raise SourceError(f"reading {shown} failed: more than {MAX_REDIRECTS} redirects")
+
+
+def _too_big(shown: str, limit: int) -> str:
+    return f"{shown} is larger than connector_max_download_bytes ({limit} bytes)"
 
 
 class CheckedBackend(httpcore.SyncBackend):

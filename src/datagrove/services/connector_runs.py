@@ -74,6 +74,7 @@ class RunSettings:
     retry_backoff_seconds: float
     heartbeat_seconds: float
     sql_timeout_seconds: float
+    max_download_bytes: int = 10 * 1024**3
 
 
 class RunAborted(Exception):
@@ -253,6 +254,7 @@ class ConnectorRuns:
             cancelled=cancelled.is_set,
             batch_rows=self._settings.batch_rows,
             datasets=_DatasetReader(self._query, run_as, self._settings.sql_timeout_seconds),
+            max_download_bytes=self._settings.max_download_bytes,
         )
         files: BatchFiles | None = None
         source = connector.open(context)
