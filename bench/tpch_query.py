@@ -620,8 +620,8 @@ class Report:
         "client HTTP",
         "server request",
         "query service",
-        "run_query (open + run)",
-        "open + close locked DuckDB",
+        "run_query (sandbox + run)",
+        "open + close a new locked DuckDB",
         "Iceberg plan",
         "translate",
         "in-process DuckDB",
@@ -682,8 +682,10 @@ class Report:
                 self.import_line(),
                 "Where the HTTP time goes (medians, ms). *Server request* is the server's own log line "
                 "(`ms`), *query service* its `query` line; the next four columns re-run the service's "
-                "steps in the benchmark process with the server's code (`run_query` = open the locked "
-                "DuckDB + run + fetch Arrow).",
+                "steps in the benchmark process with the server's code (`run_query` = take the locked "
+                "DuckDB, reused as in the server (an idle one of the same views, files and limits: "
+                "`DATAGROVE_QUERY_SANDBOX_POOL`, default 4) + run + fetch Arrow; *open + close* = what a "
+                "new one would cost instead).",
                 markdown_table(self.PHASE_HEADERS, self.phase_rows()),
                 f"Answers agree (row counts, keys, figures to 1e-6 relative): {self.agreed}.",
                 "Method: money and quantity columns are DOUBLE in the dataset, as in DuckDB's TPC-H Q1, "
