@@ -313,3 +313,13 @@ def test_a_statement_that_would_leave_state_is_refused_and_its_database_discarde
         query(dataset, sql)
     assert len(IDLE) == 0
     assert query(dataset, "SELECT getvariable('secret')") == [(None,)]
+
+
+def test_an_idle_database_whose_files_went_is_closed_at_the_next_miss(dataset, tmp_path):
+    query_id(dataset)
+    assert len(IDLE) == 1
+    Path(dataset.files[1]).unlink()
+    other = tmp_path / "other.parquet"
+    pq.write_table(ROWS, other)
+    query_id(Dataset([str(other)], f"SELECT * FROM read_parquet('{other}')"))
+    assert len(IDLE) == 1  # only the new one

@@ -117,18 +117,29 @@ class IdleSandboxes:
         return self._capacity
 
     def take(self, identity: SandboxIdentity) -> duckdb.DuckDBPyConnection | None:
-        """An idle database of ``identity`` (the most recently returned), now the caller's; or None."""
+        """An idle database of ``identity`` (the most recently returned), now the caller's; or None.
+
+        On a miss (the caller is about to pay for a new database anyway) idle databases whose files
+        have gone since they were returned are closed: no query can match them any more.
+        """
         with self._lock:
             for index in range(len(self._idle) - 1, -1, -1):
                 if self._idle[index][0] == identity:
                     return self._idle.pop(index)[1]
+            kept: list[tuple[SandboxIdentity, duckdb.DuckDBPyConnection]] = []
+            stale: list[tuple[SandboxIdentity, duckdb.DuckDBPyConnection]] = []
+            for entry in self._idle:
+                (kept if _files_exist(entry[0]) else stale).append(entry)
+            self._idle = kept
+        for _, old in stale:
+            SPARES.discard(old)
         return None
 
     def put(self, identity: SandboxIdentity, con: duckdb.DuckDBPyConnection) -> None:
         """Keep ``con`` (locked, of ``identity``, used cleanly) for a later query; the caller lets go
         of it. Any of its files gone (removed since: a read area, an evicted cache copy, a file of a
         past snapshot) makes it worthless, so it is closed instead."""
-        if self._capacity <= 0 or not all(os.path.exists(path) for path in identity.files):
+        if self._capacity <= 0 or not _files_exist(identity):
             SPARES.discard(con)
             return
         with self._lock:
@@ -150,6 +161,10 @@ class IdleSandboxes:
     def __len__(self) -> int:
         with self._lock:
             return len(self._idle)
+
+
+def _files_exist(identity: SandboxIdentity) -> bool:
+    return all(os.path.exists(path) for path in identity.files)
 
 
 SPARES = SpareDatabases()
