@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.e2e.test_pdp import create_person, create_policy, set_pdp, share
+from tests.e2e.test_query_answers import log_events
 from tests.support.s3 import MotoServer
 from tests.support.server import RunningServer
 
@@ -47,11 +48,15 @@ def client(server: RunningServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def test_a_query_runs_in_the_sandbox_the_same_query_left(client, unique):
+def test_a_query_runs_in_the_sandbox_the_same_query_left_and_the_log_says_so(
+    server: RunningServer, client, unique
+):
     dataset_id = new_dataset(client, f"reuse-{unique}")
     first = query_id(client, dataset_id)
     assert query_id(client, dataset_id) > first
     assert query_id(client, dataset_id) > first
+    logged = [e["sandbox_reused"] for e in log_events(server, "query") if e["dataset"] == dataset_id]
+    assert logged == [False, True, True]
 
 
 def test_users_under_different_policies_querying_alternately_each_see_only_their_rows(

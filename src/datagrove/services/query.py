@@ -101,7 +101,7 @@ class QueryAnswer:
             return
         self._ended = True
         self._rows.close()
-        self._on_end(outcome, error, self.rows)
+        self._on_end(outcome, error, self.rows, sandbox_reused=self._rows.sandbox_reused)
 
 
 class _OnEnd:
@@ -114,7 +114,9 @@ class _OnEnd:
         self._sql = sql
         self._started = started
 
-    def __call__(self, outcome: str, error: DatagroveError | None, rows: int) -> None:
+    def __call__(
+        self, outcome: str, error: DatagroveError | None, rows: int, *, sandbox_reused: bool | None = None
+    ) -> None:
         if outcome == "success":
             detail = self._sql[:1000]
         elif error is not None:
@@ -137,6 +139,8 @@ class _OnEnd:
             "seconds": round(time.monotonic() - self._started, 3),
             "outcome": outcome,
         }
+        if sandbox_reused is not None:
+            fields["sandbox_reused"] = sandbox_reused
         if error is not None:
             fields["code"] = error.code
         log.info("query", extra={"fields": fields})

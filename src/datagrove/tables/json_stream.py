@@ -61,6 +61,8 @@ class JsonRows:
         self.columns = columns
         self.types = types
         self.rows = 0
+        #: Whether the query runs in a sandbox an earlier query used (see ``sandbox.open_sandbox``).
+        self.sandbox_reused = sandbox.reused
         self._sandbox: Sandbox | None = sandbox
         self._clean = False
         self._watchdog = watchdog
