@@ -72,6 +72,7 @@ from datagrove.settings import Settings
 from datagrove.tables.file_cache import FileCache
 from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.sandbox import QueryLimits
+from datagrove.tables.sandbox_pool import keep_idle as keep_idle_sandboxes
 from datagrove.tables.storage import S3Options, Storage
 from datagrove.tables.store import TableStore
 from datagrove.tables.warmup import warm_up
@@ -184,6 +185,7 @@ def build_services(settings: Settings) -> Services:
         threads=settings.query_threads,
         memory_limit=settings.query_memory_limit,
     )
+    keep_idle_sandboxes(settings.query_sandbox_pool)
     query = QueryService(datasets=datasets, store=store, policies=policies, audit=audit, limits=limits)
     # The key sealing credentials: a setting, or a 0600 file in the data directory (never the catalog).
     box = SecretBox.from_setting_or_file(settings.secret_key, settings.data_dir)

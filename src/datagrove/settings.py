@@ -201,6 +201,14 @@ class Settings(BaseSettings):
         10 * 1024**3,
         description="Largest size of the file cache; least recently used files beyond it are removed.",
     )
+    # Query sandbox reuse (issue 12: scan speed).
+    query_sandbox_pool: int = Field(
+        4,
+        ge=0,
+        description="Used query sandboxes (locked DuckDB databases) kept idle for later queries that "
+        "would see exactly the same views, files and limits; each may hold up to query_memory_limit "
+        "of cached data. 0: every query gets a new one.",
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property
