@@ -51,10 +51,12 @@ class SpareDatabases:
 
     def __init__(self, ready: int = 2) -> None:
         self._ready: queue.Queue[duckdb.DuckDBPyConnection] = queue.Queue(maxsize=ready)
-        self._used: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+        # None asks the closing thread to stop.
+        self._used: queue.SimpleQueue[duckdb.DuckDBPyConnection | None] = queue.SimpleQueue()
         self._started = False
         self._stopping = False
         self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
 
     def take(self) -> duckdb.DuckDBPyConnection:
         self._start()
@@ -71,8 +73,12 @@ class SpareDatabases:
             if self._started:
                 return
             self._started = True
-        threading.Thread(target=self._fill, name="duckdb-spares", daemon=True).start()
-        threading.Thread(target=self._close, name="duckdb-closer", daemon=True).start()
+        self._threads = [
+            threading.Thread(target=self._fill, name="duckdb-spares", daemon=True),
+            threading.Thread(target=self._close, name="duckdb-closer", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
         atexit.register(self._shutdown)
 
     def _fill(self) -> None:
@@ -88,19 +94,33 @@ class SpareDatabases:
                 con.close()
 
     def _close(self) -> None:
-        while True:
-            self._used.get().close()
+        while (con := self._used.get()) is not None:
+            con.close()
 
     def _shutdown(self) -> None:
-        """Close what is left when the process exits (DuckDB complains about open databases)."""
+        """Close what is left when the process exits (DuckDB complains about open databases).
+
+        Both threads are stopped and joined first: a daemon thread still inside DuckDB's native
+        code when the interpreter finalizes is unwound through C++ frames that do not allow it,
+        and the process aborts ("FATAL: exception not rethrown", exit status 134).
+        """
         self._stopping = True
         IDLE.resize(0)
-        for pending in (self._ready, self._used):
-            while True:
-                try:
-                    pending.get_nowait().close()
-                except queue.Empty:
-                    break
+        self._used.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
+        while True:
+            try:
+                self._ready.get_nowait().close()
+            except queue.Empty:
+                break
+        while True:
+            try:
+                con = self._used.get_nowait()
+            except queue.Empty:
+                break
+            if con is not None:
+                con.close()
 
 
 class IdleSandboxes:
