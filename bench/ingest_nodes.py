@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "nodes",
         "end to end s (median)",
         "MB/s of CSV",
-        "× 1 node (median of rounds)",
+        "throughput × 1 node (median of rounds)",
         "upload + convert s",
         "commit s",
         "nodes' CPU s",
