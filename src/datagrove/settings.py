@@ -197,6 +197,12 @@ class Settings(BaseSettings):
         10 * 1024**3,
         description="Largest size of the file cache; least recently used files beyond it are removed.",
     )
+    # API description (issue 13: openapi)
+    api_docs: bool = Field(
+        True,
+        description="Serve the API description: the OpenAPI 3.1 document at /openapi.json and its "
+        "reference page at /docs (no token needed; they hold no data). false: both answer 404.",
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property
