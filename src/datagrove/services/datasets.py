@@ -18,7 +18,7 @@ from datagrove.catalog.permissions import PermissionCatalog
 from datagrove.catalog.repository import Catalog, columns_from_json, utcnow
 from datagrove.catalog.streams import StreamCatalog
 from datagrove.domain import AccessLevel, Actor, Dataset, Grant, PrincipalType, Role, UpdateMethod
-from datagrove.errors import Conflict, NotFound
+from datagrove.errors import BadRequest, Conflict, NotFound
 from datagrove.services.access import AccessControl, Action
 from datagrove.services.audit import AuditLog
 from datagrove.services.policies import PolicyService
@@ -133,11 +133,18 @@ class DatasetService:
             columns = list(changes["columns"])
             validate_schema(columns)
             with self.commit_claim(dataset_id):
-                current = self._catalog.get_dataset(dataset_id).columns
+                record = self._catalog.get_dataset(dataset_id)
+                current = record.columns
                 if tuple(columns) != current:
                     # The buffered one-row appends go into the rewrite too: each row then goes
                     # through every schema change the table's rows go through, in order.
                     buffered = self.buffered_rows(dataset_id)
+                    if not columns and (record.row_count or buffered):
+                        # A data file cannot hold rows without columns.
+                        raise BadRequest(
+                            "a dataset with rows needs at least one column; to empty it, REPLACE its "
+                            "data with an empty body first"
+                        )
                     self._store.change_schema(
                         dataset_id,
                         current,

@@ -177,7 +177,8 @@ def _operation(op: Op, path_parameters: list[dict[str, Any]], schemas: _Schemas)
                 for name, text in reply.headers.items()
             }
         responses[str(reply.status)] = response
-    errors = sorted({*op.errors, *((401,) if op.auth != "none" else ())})
+    # Any request can be malformed (400), and any but the open ones can lack a credential (401).
+    errors = sorted({*op.errors, *((400, 401) if op.auth != "none" else ())})
     for status in errors:
         responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
     body["responses"] = responses
