@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from datagrove.api.openapi.document import undescribed
@@ -124,3 +125,21 @@ def test_api_docs_off_answers_404(tmp_path):
         assert httpx.get(f"{running.base_url}/health", timeout=30).status_code == 200
     finally:
         running.stop()
+
+
+def test_every_example_fits_its_schema(document):
+    """The examples are what a reader copies: each must be what the operation takes or gives."""
+    wrong = []
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            media = [*op.get("requestBody", {}).get("content", {}).items()]
+            for status, response in op["responses"].items():
+                media += [(f"{status} {kind}", m) for kind, m in response.get("content", {}).items()]
+            for where, m in media:
+                if m.get("example") is None or m["schema"].get("type") == "string":
+                    continue  # a CSV or gzip body: text, not JSON
+                # The document as the root, so that the schema's #/components/... references resolve.
+                validator = Draft202012Validator({"$ref": "#/example", "example": m["schema"], **document})
+                for error in validator.iter_errors(m["example"]):
+                    wrong.append(f"{method.upper()} {path} {where}: {error.message}")
+    assert wrong == []

@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.support.server import RunningServer
 
-EXAMPLES_PER_OPERATION = 12
+EXAMPLES_PER_OPERATION = 10
 CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance)
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES_PER_OPERATION,

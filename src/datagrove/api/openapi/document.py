@@ -69,7 +69,7 @@ SECURITY_SCHEMES = {
     },
     "clientBasic": {"type": "http", "scheme": "basic", "description": "An OAuth client's id and secret."},
 }
-TOKEN_SECURITY = [{"oauth2": []}, {"bearer": []}, {"developerToken": []}]
+TOKEN_SECURITY: list[dict[str, list[str]]] = [{"oauth2": []}, {"bearer": []}, {"developerToken": []}]
 
 PATH_PARAMETERS = {
     "dataset_id": "The dataset's id (a UUID).",

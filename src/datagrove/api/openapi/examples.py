@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-DATASET_ID = "7d3c5e8a-2f41-4b7e-9c61-0a5d2b8e4f13"
-SCHEMA = {"columns": [{"type": "STRING", "name": "city"}, {"type": "LONG", "name": "sales"}]}
+from typing import Any
 
-DATASET = {
+DATASET_ID = "7d3c5e8a-2f41-4b7e-9c61-0a5d2b8e4f13"
+SCHEMA: dict[str, Any] = {"columns": [{"type": "STRING", "name": "city"}, {"type": "LONG", "name": "sales"}]}
+
+DATASET: dict[str, Any] = {
     "id": DATASET_ID,
     "name": "Sales",
     "description": "Daily sales by city",
@@ -20,7 +22,7 @@ DATASET = {
     "dataCurrentAt": "2026-12-01T09:31:12Z",
 }
 
-STREAM = {
+STREAM: dict[str, Any] = {
     "id": 12,
     "dataSet": DATASET,
     "updateMethod": "APPEND",
@@ -28,7 +30,7 @@ STREAM = {
     "modifiedAt": "2026-12-01T09:30:00Z",
 }
 
-EXECUTION = {
+EXECUTION: dict[str, Any] = {
     "id": 3,
     "startedAt": "2026-12-01T09:31:00Z",
     "currentState": "ACTIVE",
@@ -41,7 +43,7 @@ EXECUTION = {
 
 CSV_ROWS = "Berlin,120\nLisbon,75\n"
 
-COLUMNAR_RESULT = {
+COLUMNAR_RESULT: dict[str, Any] = {
     "datasource": DATASET_ID,
     "columns": ["city", "sales"],
     "metadata": [
@@ -53,7 +55,7 @@ COLUMNAR_RESULT = {
     "numColumns": 2,
 }
 
-USER = {
+USER: dict[str, Any] = {
     "id": 2,
     "name": "Ada Lovelace",
     "email": "ada@example.com",
@@ -64,9 +66,16 @@ USER = {
     "groups": [{"id": 5, "name": "Analysts"}],
 }
 
-GROUP = {"id": 5, "name": "Analysts", "active": True, "default": False, "creatorId": 1, "memberCount": 3}
+GROUP: dict[str, Any] = {
+    "id": 5,
+    "name": "Analysts",
+    "active": True,
+    "default": False,
+    "creatorId": 1,
+    "memberCount": 3,
+}
 
-POLICY = {
+POLICY: dict[str, Any] = {
     "id": 4,
     "type": "user",
     "name": "Berlin only",
@@ -76,14 +85,14 @@ POLICY = {
     "groups": [],
 }
 
-ACCOUNT = {
+ACCOUNT: dict[str, Any] = {
     "id": "8",
     "name": "Warehouse replica",
     "valid": True,
     "type": {"id": "postgresql", "properties": {"host": "********", "password": "********"}},
 }
 
-VERSION = {
+VERSION: dict[str, Any] = {
     "version": "6043108120497316412",
     "createdAt": "2026-12-01T09:31:12.417Z",
     "operation": "append",
@@ -94,7 +103,7 @@ VERSION = {
     "madeBy": {"kind": "execution", "id": 3, "userId": 1},
 }
 
-AUDIT_ENTRY = {
+AUDIT_ENTRY: dict[str, Any] = {
     "userName": "Admin",
     "userId": 1,
     "userType": "USER",
@@ -111,7 +120,7 @@ AUDIT_ENTRY = {
     "ipAddress": "127.0.0.1",
 }
 
-TOKEN_GRANT = {
+TOKEN_GRANT: dict[str, Any] = {
     "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...",
     "token_type": "bearer",
     "expires_in": 3600,
@@ -123,7 +132,7 @@ TOKEN_GRANT = {
     "jti": "f1c2d3e4",
 }
 
-DATASOURCE = {
+DATASOURCE: dict[str, Any] = {
     "id": DATASET_ID,
     "displayType": "api",
     "dataProviderType": "api",
@@ -149,7 +158,7 @@ DATASOURCE = {
     "details": {"rows": 2, "columns": 2},
 }
 
-PERMISSIONS = {
+PERMISSIONS: dict[str, Any] = {
     "list": [
         {"type": "USER", "id": "1", "accessLevel": "OWNER", "name": "Admin"},
         {"type": "GROUP", "id": "5", "accessLevel": "CAN_VIEW", "name": "Analysts"},
@@ -158,7 +167,7 @@ PERMISSIONS = {
     "totalGroupCount": 1,
 }
 
-PRODUCT_EXECUTION = {
+PRODUCT_EXECUTION: dict[str, Any] = {
     "streamId": 12,
     "executionId": 3,
     "toe": None,
@@ -178,7 +187,7 @@ PRODUCT_EXECUTION = {
     "errors": [],
 }
 
-PRODUCT_STREAM = {
+PRODUCT_STREAM: dict[str, Any] = {
     "id": 12,
     "userId": 1,
     "name": "Sales",
@@ -189,4 +198,32 @@ PRODUCT_STREAM = {
     "status": "active",
 }
 
-TOKEN_RECORD = {"id": 9, "name": "nightly loader", "ownerId": 1, "expires": None, "created": 1764581400000}
+TOKEN_RECORD: dict[str, Any] = {
+    "id": 9,
+    "name": "nightly loader",
+    "ownerId": 1,
+    "expires": None,
+    "created": 1764581400000,
+}
+
+DATA_SOURCE_V2: dict[str, Any] = {
+    "dataSourceId": DATASET_ID,
+    "dataSourceName": "Sales",
+    "dataSourceDescription": "",
+    "dataSourceType": "API",
+    "displayType": "api",
+    "dataProviderType": "api",
+    "userDefinedType": "api",
+    "responsibleUserId": 1,
+    "created": 1764581400000,
+    "lastModified": 1764581400000,
+    "lastTouched": 1764581400000,
+    "lastUpdated": 1764581400000,
+    "rowCount": 0,
+    "columnCount": 2,
+    "cardCount": 0,
+    "cloudId": "domo",
+    "hidden": False,
+    "tags": "[]",
+    "properties": {"formulas": {"formulas": {}}},
+}

@@ -56,7 +56,7 @@ PRODUCT_OPERATIONS: dict[tuple[str, str], Op] = {
         "Create a dataset (product API)",
         "Datasources",
         "createDataSource",
-        ok(p.DataSourceCreated, {"dataSource": {"dataSourceId": ex.DATASET_ID, "dataSourceName": "Sales"}}),
+        ok(p.DataSourceCreated, {"dataSource": ex.DATA_SOURCE_V2}),
         body=json_body(p.DataSourceCreate, {"dataSourceName": "Sales", "schema": ex.SCHEMA}),
         errors=(400, 403, 413),
     ),

@@ -68,7 +68,7 @@ V1_OPERATIONS: dict[tuple[str, str], Op] = {
         "HTTP Basic with the client's id and secret; parameters in a form body or the query string.",
         params=_token_params,
         body=Body(
-            (Content(v1.TokenForm, "grant_type=client_credentials&scope=data%20user", FORM),),
+            (Content(v1.TokenForm, {"grant_type": "client_credentials", "scope": "data user"}, FORM),),
             required=False,
         ),
         errors=TOKEN_ERRORS,
