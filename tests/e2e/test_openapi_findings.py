@@ -91,3 +91,19 @@ def test_ids_written_with_non_ascii_digits_are_refused_cleanly(server, unique):
             response = http.request(method, path, json=body)
             assert response.status_code == status, (method, path, response.text)
             assert response.json()["code"] in ("bad_request", "not_found"), (method, path)
+
+
+@pytest.mark.parametrize("method", ["APPEND", "REPLACE"])
+@pytest.mark.parametrize("encoding", [None, "gzip"])
+def test_an_empty_import_into_a_dataset_without_columns_is_a_204(server, unique, method, encoding):
+    headers = {"Content-Encoding": encoding} if encoding else {}
+    with server.client() as http:
+        created = http.post("/v1/datasets", json={"name": unique}).json()
+        response = http.put(
+            f"/v1/datasets/{created['id']}/data",
+            params={"updateMethod": method},
+            headers=headers,
+            content=b"",
+        )
+        assert response.status_code == 204, response.text
+        assert http.get(f"/v1/datasets/{created['id']}").json()["rows"] == 0

@@ -201,10 +201,13 @@ class DatasetService:
                 parquet=self._store.parquet_layout,
             )
         replace = method is UpdateMethod.REPLACE
+        # Without columns the file holds no row (any row was refused above), and Iceberg cannot add a
+        # file without columns: such an import commits no file.
+        files = [ingested.path] if dataset.columns else []
         with self.commit_claim(dataset_id):
             self._store.commit_files(
                 dataset_id,
-                [ingested.path],
+                files,
                 replace=replace,
                 appended_through=self.appended_rows_so_far(dataset_id) if replace else None,
                 snapshot_properties=made_by_properties("import", user_id=actor.user.id),
