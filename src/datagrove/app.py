@@ -22,6 +22,7 @@ from datagrove import __version__
 from datagrove.api import errors
 from datagrove.api.append_lane import AppendLane
 from datagrove.api.health import router as health_router
+from datagrove.api.openapi import pages as openapi_pages
 from datagrove.api.product.accesstokens import router as product_tokens_router
 from datagrove.api.product.accounts import router as product_accounts_router
 from datagrove.api.product.datasources import router as product_datasources_router
@@ -300,7 +301,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         # FastAPI's OpenTelemetry hooks look up three providers on every request (~6% of the time of
         # a one-row append); Datagrove logs one structured line per request instead.
         telemetry={"tracing": False, "metrics": False, "logs": False},
-        # No unauthenticated schema or docs pages: every endpoint but /oauth/token and /health needs a token.
+        # FastAPI's own schema and docs pages are off: api/openapi serves the described document.
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
@@ -330,6 +331,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         product_accounts_router,
     ):
         app.include_router(router)
+    if settings.api_docs:
+        openapi_pages.install(app)
     app.add_middleware(AppendLane)
     app.add_middleware(RequestLog)  # added last: outermost, so the lane's requests are logged too
     return app

@@ -209,6 +209,12 @@ class Settings(BaseSettings):
         "would see exactly the same views, files and limits; each may hold up to query_memory_limit "
         "of cached data. 0: every query gets a new one.",
     )
+    # API description (issue 13: openapi)
+    api_docs: bool = Field(
+        True,
+        description="Serve the API description: the OpenAPI 3.1 document at /openapi.json and its "
+        "reference page at /docs (no token needed; they hold no data). false: both answer 404.",
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property

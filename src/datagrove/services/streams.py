@@ -179,8 +179,9 @@ class StreamService:
             case "dataSource.name" | "dataSet.name":
                 filters["dataset_name"] = value
             case "dataSource.owner.id" | "dataSet.owner.id":
-                if not value.strip().isdigit():
-                    raise BadRequest(f"dataSource.owner.id must be a number, not {value!r}")
+                # ASCII digits within a 64-bit id: int() refuses '²', and the catalog a larger number.
+                if not (value.strip().isascii() and value.strip().isdigit()) or int(value) >= 2**63:
+                    raise BadRequest(f"dataSource.owner.id must be a user id, not {value!r}")
                 filters["owner_id"] = int(value)
             case _:
                 raise BadRequest(
