@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -418,6 +419,13 @@ def server_phases(server: RunningServer, dataset_id: str, sql: str, runs: int) -
     return {phase: median(values) for phase, values in samples.items()}
 
 
+def server_cpu_ms(server: RunningServer) -> float:
+    """User + system CPU milliseconds of the server process so far, all threads (10 ms steps)."""
+    assert server.process is not None
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 # --- the run ------------------------------------------------------------------------------------
 
 
@@ -431,6 +439,9 @@ class QueryFigures:
     server_request_ms: float
     service_ms: float
     phases: dict[str, float]
+    # CPU milliseconds per query, all threads: the server process's for an HTTP query, the benchmark
+    # process's for in-process DuckDB. Less swayed by other work on the machine than wall time.
+    cpu: dict[str, float]
 
     @property
     def ratio(self) -> float:
@@ -503,10 +514,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                 }
                 _, log_end = server_log(server, 0)
                 http, base, own_base = [], [], []
+                http_cpu, base_cpu, own_cpu = [], [], []
                 for _ in range(args.runs):  # interleaved, so drift hits both alike
+                    before = server_cpu_ms(server)
                     http.append(timed(partial(http_query, client, dataset_id, query.mysql))[0])
+                    http_cpu.append(server_cpu_ms(server) - before)
+                    before = time.process_time() * 1000
                     base.append(timed(partial(fetch_all, local, query.duckdb))[0])
+                    base_cpu.append(time.process_time() * 1000 - before)
+                    before = time.process_time() * 1000
                     own_base.append(timed(partial(fetch_all, own, query.duckdb))[0])
+                    own_cpu.append(time.process_time() * 1000 - before)
                 entries, _ = server_log(server, log_end)
                 request_ms = [
                     e["ms"] for e in entries if e.get("event") == "request" and "/query/" in e["path"]
@@ -522,6 +540,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         server_request_ms=median(request_ms),
                         service_ms=median(service_ms),
                         phases=server_phases(server, dataset_id, query.mysql, args.runs),
+                        cpu={"http": median(http_cpu), "duckdb": median(base_cpu), "own": median(own_cpu)},
                     )
                 )
                 print(
@@ -620,8 +639,8 @@ class Report:
         "client HTTP",
         "server request",
         "query service",
-        "run_query (open + run)",
-        "open + close locked DuckDB",
+        "run_query (sandbox + run)",
+        "open + close a new locked DuckDB",
         "Iceberg plan",
         "translate",
         "in-process DuckDB",
@@ -639,6 +658,28 @@ class Report:
                 f"{f.phases['plan']:.1f}",
                 f"{f.phases['translate']:.1f}",
                 f"{f.duckdb_ms:.0f}",
+            ]
+            for f in self.figures
+        ]
+
+    CPU_HEADERS = (
+        "query",
+        "datagrove server CPU ms",
+        "in-process DuckDB CPU ms",
+        "ratio",
+        "DuckDB on its own Parquet CPU ms",
+        "server / that",
+    )
+
+    def cpu_rows(self) -> list[list[str]]:
+        return [
+            [
+                f.name,
+                f"{f.cpu['http']:.0f}",
+                f"{f.cpu['duckdb']:.0f}",
+                f"{f.cpu['http'] / f.cpu['duckdb']:.2f}×",
+                f"{f.cpu['own']:.0f}",
+                f"{f.cpu['http'] / f.cpu['own']:.2f}×",
             ]
             for f in self.figures
         ]
@@ -664,6 +705,8 @@ class Report:
                 self.import_line().replace("**", "").replace("`", ""),
                 "where the HTTP time goes (medians, ms):\n"
                 + text_table(self.PHASE_HEADERS, self.phase_rows()),
+                "CPU time per query (medians, ms, all threads):\n"
+                + text_table(self.CPU_HEADERS, self.cpu_rows()),
                 f"answers agree: {self.agreed}",
             ]
         )
@@ -682,9 +725,15 @@ class Report:
                 self.import_line(),
                 "Where the HTTP time goes (medians, ms). *Server request* is the server's own log line "
                 "(`ms`), *query service* its `query` line; the next four columns re-run the service's "
-                "steps in the benchmark process with the server's code (`run_query` = open the locked "
-                "DuckDB + run + fetch Arrow).",
+                "steps in the benchmark process with the server's code (`run_query` = take the locked "
+                "DuckDB, reused as in the server (an idle one of the same views, files and limits: "
+                "`DATAGROVE_QUERY_SANDBOX_POOL`, default 4) + run + fetch Arrow; *open + close* = what a "
+                "new one would cost instead).",
                 markdown_table(self.PHASE_HEADERS, self.phase_rows()),
+                "CPU time per query (medians of the same runs, ms, all threads): the server process's "
+                "for an HTTP query (from /proc, 10 ms steps), the benchmark process's for in-process "
+                "DuckDB. On a shared machine it moves less than wall time; it is not the target's measure.",
+                markdown_table(self.CPU_HEADERS, self.cpu_rows()),
                 f"Answers agree (row counts, keys, figures to 1e-6 relative): {self.agreed}.",
                 "Method: money and quantity columns are DOUBLE in the dataset, as in DuckDB's TPC-H Q1, "
                 + (

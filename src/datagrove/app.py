@@ -22,6 +22,7 @@ from datagrove import __version__
 from datagrove.api import errors
 from datagrove.api.append_lane import AppendLane
 from datagrove.api.health import router as health_router
+from datagrove.api.openapi import pages as openapi_pages
 from datagrove.api.product.accesstokens import router as product_tokens_router
 from datagrove.api.product.accounts import router as product_accounts_router
 from datagrove.api.product.datasources import router as product_datasources_router
@@ -75,6 +76,7 @@ from datagrove.settings import Settings
 from datagrove.tables.file_cache import FileCache
 from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.sandbox import QueryLimits
+from datagrove.tables.sandbox_pool import keep_idle as keep_idle_sandboxes
 from datagrove.tables.storage import S3Options, Storage
 from datagrove.tables.store import TableStore
 from datagrove.tables.warmup import warm_up
@@ -190,6 +192,7 @@ def build_services(settings: Settings) -> Services:
         threads=settings.query_threads,
         memory_limit=settings.query_memory_limit,
     )
+    keep_idle_sandboxes(settings.query_sandbox_pool)
     query = QueryService(datasets=datasets, store=store, policies=policies, audit=audit, limits=limits)
     # The key sealing credentials: a setting, or a 0600 file in the data directory (never the catalog).
     box = SecretBox.from_setting_or_file(settings.secret_key, settings.data_dir)
@@ -320,7 +323,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         # FastAPI's OpenTelemetry hooks look up three providers on every request (~6% of the time of
         # a one-row append); Datagrove logs one structured line per request instead.
         telemetry={"tracing": False, "metrics": False, "logs": False},
-        # No unauthenticated schema or docs pages: every endpoint but /oauth/token and /health needs a token.
+        # FastAPI's own schema and docs pages are off: api/openapi serves the described document.
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
@@ -351,6 +354,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     ):
         app.include_router(router)
     install_web(app)  # the pages for people: /, /ui/..., /static/... (after the API: matched last)
+    if settings.api_docs:
+        openapi_pages.install(app)
     app.add_middleware(AppendLane)
     app.add_middleware(RequestLog)  # added last: outermost, so the lane's requests are logged too
     return app

@@ -218,6 +218,20 @@ class Settings(BaseSettings):
     sign_in_window_seconds: int = Field(
         15 * 60, description="The window in which failed web sign-ins are counted; they wait it out."
     )
+    # Query sandbox reuse (issue 12: scan speed).
+    query_sandbox_pool: int = Field(
+        4,
+        ge=0,
+        description="Used query sandboxes (locked DuckDB databases) kept idle for later queries that "
+        "would see exactly the same views, files and limits; each may hold up to query_memory_limit "
+        "of cached data. 0: every query gets a new one.",
+    )
+    # API description (issue 13: openapi)
+    api_docs: bool = Field(
+        True,
+        description="Serve the API description: the OpenAPI 3.1 document at /openapi.json and its "
+        "reference page at /docs (no token needed; they hold no data). false: both answer 404.",
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property

@@ -42,7 +42,11 @@ def settings(clock: Path) -> dict[str, str]:
 
 
 def set_clock(clock: Path, moment: str) -> None:
-    clock.write_text(moment)
+    """Move the scheduler's clock. Written aside and renamed into place: a node reading a file caught
+    half-written takes the real clock, and would schedule the stream's next run months ahead."""
+    written = clock.with_suffix(".new")
+    written.write_text(moment)
+    written.replace(clock)
 
 
 def automated_runs(client: httpx.Client, stream_id: int) -> list[dict[str, Any]]:

@@ -61,7 +61,8 @@ class RunningServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "datagrove.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + 60
+        # Generous: on a loaded 2-core machine a start (imports, migrations) has taken over a minute.
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text()[-4000:]}")
@@ -71,6 +72,7 @@ class RunningServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        self.kill()  # not left running behind the failed test
         raise RuntimeError(f"server did not become healthy:\n{self.log_path.read_text()[-4000:]}")
 
     def stop(self) -> None:

@@ -7,6 +7,8 @@ connection itself when the statement is run on it directly (as if run_query's wr
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -320,3 +322,20 @@ def test_python_variables_are_not_visible_as_tables(dataset):
         pytest.raises(duckdb.CatalogException),
     ):
         con.sql("SELECT * FROM secret_frame").fetchall()
+
+
+def test_a_process_that_ran_queries_exits_cleanly(tmp_path: Path) -> None:
+    # The sandbox's background threads work inside DuckDB's native code; left running at exit,
+    # they made the interpreter abort (status 134, "FATAL: exception not rethrown").
+    script = f"""
+import pyarrow as pa, pyarrow.parquet as pq
+from datagrove.tables.sandbox import QueryLimits, run_query
+path = {str(tmp_path / "t.parquet")!r}
+pq.write_table(pa.table({{"a": [1, 2, 3]}}), path)
+for _ in range(3):
+    run_query("SELECT sum(a) FROM dataset", view_sql=f"SELECT * FROM read_parquet(['{{path}}'])",
+              files=[path], limits=QueryLimits(timeout_seconds=10, max_rows=10))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert b"FATAL" not in done.stderr

@@ -9,20 +9,28 @@ from fastapi import Path
 
 from datagrove.errors import BadRequest
 
+# Integer ids in paths: anything outside a signed 64-bit integer is refused with a clear 400 here,
+# instead of reaching the database (PostgreSQL rejects such a parameter outright).
+MAX_ID = 2**63 - 1
+
 
 def int_param(query: Mapping[str, str], name: str, default: int) -> int:
+    """The integer ``name``; one beyond a signed 64-bit integer is taken as that bound (no page, id
+    or time is that far), so that it never reaches the database, which cannot hold it."""
     value = query.get(name)
     if value is None or value == "":
         return default
     try:
-        return int(value)
+        return max(-MAX_ID, min(int(value), MAX_ID))
     except ValueError:
         raise BadRequest(f"{name} must be an integer, not {value!r}") from None
 
 
-# Integer ids in paths: anything outside a signed 64-bit integer is refused with a clear 400 here,
-# instead of reaching the database (PostgreSQL rejects such a parameter outright).
-MAX_ID = 2**63 - 1
+def is_digits(text: str) -> bool:
+    """Only ASCII digits: ``str.isdigit`` is also true of ``²`` and the like, which ``int`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
 PathId = Annotated[int, Path(ge=0, le=MAX_ID, description="a non-negative 64-bit integer id")]
 
 

@@ -3,7 +3,9 @@
 A connector run is an execution row with ``connector_run`` set. It is *queued* while ACTIVE with no
 ``runner``; a server process *claims* it with one conditional UPDATE (``... WHERE runner IS NULL``),
 so two processes (or two nodes on one PostgreSQL catalog) never both run it. While it runs, its
-runner refreshes ``heartbeat_at``; a run whose heartbeat stops is taken for dead by any node.
+runner refreshes ``heartbeat_at``; a run whose heartbeat stops is taken for dead by any node. A
+partial unique index (migration 0009) lets a stream hold one queued or running run at most, so
+"run now" on two nodes at once queues one run, and the other request is told which.
 
 A schedule occurrence starts exactly once because claiming it is an INSERT on the primary key
 ``(stream_id, due_at)``, made in the same transaction that queues its run and moves the stream's
@@ -26,6 +28,8 @@ from datagrove.domain import ConnectorSettings, Execution, ExecutionState, RunTy
 from datagrove.errors import Conflict, NotFound
 
 RUNNING = (ExecutionState.ACTIVE.value, ExecutionState.COMMITTING.value)
+#: Tries at queueing a run when inserts race: each lost race is answered by naming the winner.
+QUEUE_ATTEMPTS = 3
 
 
 class ConnectorCatalog:
@@ -68,27 +72,35 @@ class ConnectorCatalog:
         scheduled_for: datetime | None = None,
     ) -> Execution:
         """A new queued run. A stream runs one connector run at a time: while another is queued or
-        running this is 409 naming it."""
-        with self.engine.begin() as db:
-            running = _running_run(db, stream_id)
+        running this is 409 naming it. The check is a courtesy (it names the run); the guarantee is
+        the partial unique index on the stream's running runs, which fails the second of two inserts
+        racing from two nodes."""
+        for _ in range(QUEUE_ATTEMPTS):
+            try:
+                with self.engine.begin() as db:
+                    running = _running_run(db, stream_id)
+                    if running is None:
+                        execution_id = _insert_run(
+                            db,
+                            stream_id=stream_id,
+                            update_method=update_method,
+                            run_type=run_type,
+                            started_by=started_by,
+                            retry_of=retry_of,
+                            retry_count=retry_count,
+                            not_before=not_before,
+                            scheduled_for=scheduled_for,
+                        )
+            except sa.exc.IntegrityError:
+                continue  # another node queued one between the check and the insert: look again
             if running is not None:
                 raise Conflict(
                     f"stream {stream_id} already has a run in progress (execution {running}); abort it "
                     "or wait for it to end",
                     execution_id=running,
                 )
-            execution_id = _insert_run(
-                db,
-                stream_id=stream_id,
-                update_method=update_method,
-                run_type=run_type,
-                started_by=started_by,
-                retry_of=retry_of,
-                retry_count=retry_count,
-                not_before=not_before,
-                scheduled_for=scheduled_for,
-            )
-        return self.execution(execution_id)
+            return self.execution(execution_id)
+        raise Conflict(f"stream {stream_id} already has a run in progress; abort it or wait for it to end")
 
     def claim_run(self, runner: str, *, now: datetime) -> Execution | None:
         """The oldest queued run that may start now, claimed for ``runner``; None when there is none."""
@@ -212,8 +224,10 @@ class ConnectorCatalog:
         update_method: UpdateMethod,
     ) -> Execution | None | bool:
         """Claim the occurrence ``due_at`` of the stream: in one transaction, record it, move the
-        stream's ``next_run_at`` on and queue its run. False if another node claimed it first; None
-        if claimed but skipped because a run of the stream is still in progress; else the run."""
+        stream's ``next_run_at`` on and queue its run. False if another node claimed it first (or a
+        manual run was queued at the same moment: the occurrence stays due and the next tick finds
+        that run in progress); None if claimed but skipped because a run of the stream is still in
+        progress; else the run."""
         now = utcnow()
         try:
             with self.engine.begin() as db:

@@ -117,6 +117,14 @@ executions = sa.Table(
     sa.Column("error_category", sa.String(32), nullable=True),
     sa.Column("error_code", sa.String(64), nullable=True),
     sa.Column("connector_state", sa.Text, nullable=True),
+    # One connector run in progress per stream, however many nodes queue one at once (migration 0009).
+    sa.Index(
+        "ux_dg_executions_one_running_run",
+        "stream_id",
+        unique=True,
+        postgresql_where=sa.text("connector_run AND state IN ('ACTIVE', 'COMMITTING')"),
+        sqlite_where=sa.text("connector_run AND state IN ('ACTIVE', 'COMMITTING')"),
+    ),
 )
 
 parts = sa.Table(

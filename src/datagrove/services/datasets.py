@@ -18,7 +18,7 @@ from datagrove.catalog.permissions import PermissionCatalog
 from datagrove.catalog.repository import Catalog, columns_from_json, utcnow
 from datagrove.catalog.streams import StreamCatalog
 from datagrove.domain import AccessLevel, Actor, Dataset, Grant, PrincipalType, Role, UpdateMethod
-from datagrove.errors import Conflict, NotFound
+from datagrove.errors import BadRequest, Conflict, NotFound
 from datagrove.services.access import AccessControl, Action
 from datagrove.services.audit import AuditLog
 from datagrove.services.policies import PolicyService
@@ -133,11 +133,18 @@ class DatasetService:
             columns = list(changes["columns"])
             validate_schema(columns)
             with self.commit_claim(dataset_id):
-                current = self._catalog.get_dataset(dataset_id).columns
+                record = self._catalog.get_dataset(dataset_id)
+                current = record.columns
                 if tuple(columns) != current:
                     # The buffered one-row appends go into the rewrite too: each row then goes
                     # through every schema change the table's rows go through, in order.
                     buffered = self.buffered_rows(dataset_id)
+                    if not columns and (record.row_count or buffered):
+                        # A data file cannot hold rows without columns.
+                        raise BadRequest(
+                            "a dataset with rows needs at least one column; to empty it, REPLACE its "
+                            "data with an empty body first"
+                        )
                     self._store.change_schema(
                         dataset_id,
                         current,
@@ -194,10 +201,13 @@ class DatasetService:
                 parquet=self._store.parquet_layout,
             )
         replace = method is UpdateMethod.REPLACE
+        # Without columns the file holds no row (any row was refused above), and Iceberg cannot add a
+        # file without columns: such an import commits no file.
+        files = [ingested.path] if dataset.columns else []
         with self.commit_claim(dataset_id):
             self._store.commit_files(
                 dataset_id,
-                [ingested.path],
+                files,
                 replace=replace,
                 appended_through=self.appended_rows_so_far(dataset_id) if replace else None,
                 snapshot_properties=made_by_properties("import", user_id=actor.user.id),

@@ -179,8 +179,9 @@ class StreamService:
             case "dataSource.name" | "dataSet.name":
                 filters["dataset_name"] = value
             case "dataSource.owner.id" | "dataSet.owner.id":
-                if not value.strip().isdigit():
-                    raise BadRequest(f"dataSource.owner.id must be a number, not {value!r}")
+                # ASCII digits within a 64-bit id: int() refuses '²', and the catalog a larger number.
+                if not (value.strip().isascii() and value.strip().isdigit()) or int(value) >= 2**63:
+                    raise BadRequest(f"dataSource.owner.id must be a user id, not {value!r}")
                 filters["owner_id"] = int(value)
             case _:
                 raise BadRequest(
@@ -472,9 +473,12 @@ class StreamService:
         """Abort executions idle for longer than the setting and reclaim staged files of executions
         that are over; returns how many executions were aborted. Safe on every node at once."""
         cutoff = utcnow() - timedelta(seconds=self._idle_timeout)
-        idle = self._streams.idle_executions(older_than=cutoff)
-        for execution in idle:
-            self._abort(execution.id, f"idle for longer than {int(self._idle_timeout)} s")
+        aborted = 0
+        for execution in self._streams.idle_executions(older_than=cutoff):
+            if execution.connector_run:
+                continue  # a run's liveness is its runner's heartbeat (services/connector_runs.py)
+            # Every node's reaper sees the same idle executions; the one whose transition lands counts it.
+            aborted += self._abort(execution.id, f"idle for longer than {int(self._idle_timeout)} s")
         self._resume_stalled_commits()
         # An upload's staging area is written continuously while its body arrives; one untouched
         # for an hour belongs to a request that died with its process.
@@ -483,7 +487,7 @@ class StreamService:
             state = self._streams.execution_state(execution_id)
             if state is None or state in TERMINAL:
                 self._store.discard_execution(execution_id)
-        return len(idle)
+        return aborted
 
     def _resume_stalled_commits(self) -> None:
         """Finish commits whose process died midway (COMMITTING for longer than the setting), so the
@@ -500,12 +504,15 @@ class StreamService:
                     "could not resume a stalled commit", extra={"fields": {"execution": execution.id}}
                 )
 
-    def _abort(self, execution_id: int, reason: str) -> None:
-        if self._streams.transition(
+    def _abort(self, execution_id: int, reason: str) -> bool:
+        """Abort the execution if it is ACTIVE; True if this call did."""
+        if not self._streams.transition(
             execution_id, from_states=(ExecutionState.ACTIVE,), to=ExecutionState.ABORTED, error=reason
         ):
-            self._store.discard_execution(execution_id)
-            log.info("execution aborted", extra={"fields": {"execution": execution_id, "reason": reason}})
+            return False
+        self._store.discard_execution(execution_id)
+        log.info("execution aborted", extra={"fields": {"execution": execution_id, "reason": reason}})
+        return True
 
     def _discard_replaced(self, replaced: Part | None) -> None:
         if replaced is not None and replaced.path:

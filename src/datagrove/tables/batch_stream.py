@@ -19,18 +19,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 
-import duckdb
 import pyarrow as pa
 
 from datagrove.errors import BadRequest, DatagroveError, InvalidSql, QueryLimitExceeded
 from datagrove.tables.sandbox import (
     QueryLimits,
+    Sandbox,
     Watchdog,
-    discard,
-    locked_views,
+    open_sandbox,
     query_body,
     query_error,
-    require_one_select,
 )
 
 #: Rows per batch DuckDB hands over (the caller may cut them smaller).
@@ -65,22 +63,22 @@ def stream_batches(
     see ``batch_error``. There is no row limit: the answer is stored, not sent.
     """
     body = query_body(sql)
-    con = locked_views(views=views, files=files, limits=limits)
+    sandbox = open_sandbox(views=views, files=files, limits=limits)
     watchdog: Watchdog | None = None
     try:
-        require_one_select(con, body, files)
-        watchdog = Watchdog(con, limits.timeout_seconds)
+        sandbox.check(body)
+        watchdog = Watchdog(sandbox.con, limits.timeout_seconds)
         try:
-            source = con.sql(body).to_arrow_reader(batch_rows)
+            source = sandbox.con.sql(body).to_arrow_reader(batch_rows)
         except Exception as exc:
             raise query_error(exc, files=files, limits=limits, timed_out=watchdog.timed_out) from exc
     except BaseException:
         if watchdog is not None:
             watchdog.stop()
-        discard(con)
+        sandbox.release(clean=False)
         raise
     batches = _Batches(
-        con=con, watchdog=watchdog, source=source, files=files, limits=limits, on_close=on_close
+        sandbox=sandbox, watchdog=watchdog, source=source, files=files, limits=limits, on_close=on_close
     )
     inner = pa.RecordBatchReader.from_batches(source.schema, batches)
     # Through the C stream interface: the only way to a reader whose close() releases ``batches``.
@@ -104,19 +102,20 @@ def _tagged(error: DatagroveError) -> pa.ArrowInvalid:
 
 class _Batches:
     """The iterator behind the reader: DuckDB's batches, with our errors, releasing everything once
-    it ends, fails, or is dropped (which closing the reader does)."""
+    it ends, fails, or is dropped (which closing the reader does). Only a reader read to the end
+    hands its sandbox on to a later query (see ``Sandbox.release``)."""
 
     def __init__(
         self,
         *,
-        con: duckdb.DuckDBPyConnection,
+        sandbox: Sandbox,
         watchdog: Watchdog,
         source: pa.RecordBatchReader,
         files: Sequence[str],
         limits: QueryLimits,
         on_close: Callable[[], object],
     ) -> None:
-        self._con: duckdb.DuckDBPyConnection | None = con
+        self._sandbox: Sandbox | None = sandbox
         self._watchdog = watchdog
         self._source = source
         self._files = files
@@ -127,7 +126,7 @@ class _Batches:
         return self
 
     def __next__(self) -> pa.RecordBatch:
-        if self._con is None:
+        if self._sandbox is None:
             raise StopIteration
         try:
             while True:
@@ -135,7 +134,7 @@ class _Batches:
                 if batch.num_rows:
                     return batch
         except StopIteration:
-            self.release()
+            self.release(clean=True)
             raise
         except Exception as exc:
             timed_out = self._watchdog.timed_out
@@ -144,17 +143,22 @@ class _Batches:
             error = error or query_error(exc, files=self._files, limits=self._limits, timed_out=timed_out)
             raise _tagged(error) from None
 
-    def release(self) -> None:
-        """End the query and give everything back; idempotent."""
-        con, self._con = self._con, None
-        if con is None:
+    def release(self, *, clean: bool = False) -> None:
+        """End the query and give everything back; idempotent. ``clean``: read to the end."""
+        sandbox, self._sandbox = self._sandbox, None
+        if sandbox is None:
             return
+        ended = False
         try:
-            self._source.close()
-            self._watchdog.stop()  # before the connection closes under it
-            discard(con)
+            try:
+                self._source.close()
+                self._watchdog.stop()  # before the connection is closed or used again
+                ended = clean and not self._watchdog.timed_out
+            finally:
+                # Before the release: whether the sandbox can serve again depends on its files staying.
+                self._on_close()
         finally:
-            self._on_close()
+            sandbox.release(clean=ended)
 
     def __del__(self) -> None:
         self.release()

@@ -10,22 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-import duckdb
 import pyarrow as pa
 
 from datagrove.errors import DatagroveError
 from datagrove.tables.json_rows import RowForm, domo_type, rows_json_sql
 from datagrove.tables.sandbox import (
     QueryLimits,
+    Sandbox,
     Watchdog,
-    discard,
     limited,
-    locked_connection,
+    open_sandbox,
     query_body,
     query_error,
-    require_one_select,
     too_many_rows,
 )
+from datagrove.tables.sql_translate import VIEW_NAME
 
 # Rows per batch: ~1 MB of JSON for a row of a dozen columns. Bigger batches did not go faster,
 # and each one is held whole in memory (by DuckDB as Arrow, then by the server while it is sent).
@@ -43,14 +42,15 @@ class JsonRows:
     includes time spent waiting for the caller to take the chunks), ``InvalidSql`` for an error of
     the query found while it runs, and ``DatagroveError`` for a failure of the engine.
 
-    The query holds a DuckDB connection until iteration ends or ``close`` is called; call it when
-    giving up early (it is idempotent).
+    The query holds a sandbox until iteration ends or ``close`` is called; call it when giving up
+    early (it is idempotent). Only a query read to the end without error hands its sandbox on to a
+    later query (see ``Sandbox.release``).
     """
 
     def __init__(
         self,
         *,
-        con: duckdb.DuckDBPyConnection,
+        sandbox: Sandbox,
         watchdog: Watchdog,
         reader: pa.RecordBatchReader,
         columns: list[str],
@@ -61,7 +61,10 @@ class JsonRows:
         self.columns = columns
         self.types = types
         self.rows = 0
-        self._con: duckdb.DuckDBPyConnection | None = con
+        #: Whether the query runs in a sandbox an earlier query used (see ``sandbox.open_sandbox``).
+        self.sandbox_reused = sandbox.reused
+        self._sandbox: Sandbox | None = sandbox
+        self._clean = False
         self._watchdog = watchdog
         self._reader: pa.RecordBatchReader | None = reader
         self._files = files
@@ -83,6 +86,7 @@ class JsonRows:
                 text = column_text(batch.column(0))
                 yield bytes(text[1:] if first else text)  # the first row has no separator
                 first = False
+            self._clean = True
         except DatagroveError:
             raise
         except Exception as exc:
@@ -97,17 +101,22 @@ class JsonRows:
         self._closing.append(callback)
 
     def close(self) -> None:
-        """End the query and give its connection back; nothing more can be read."""
-        if self._con is None:
+        """End the query and give its sandbox back; nothing more can be read."""
+        sandbox, self._sandbox = self._sandbox, None
+        if sandbox is None:
             return
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
-        self._watchdog.stop()  # before the connection closes under it
-        discard(self._con)
-        self._con = None
-        for callback in self._closing:
-            callback()
+        clean = self._clean
+        try:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+            self._watchdog.stop()  # before the connection is closed or used again
+            clean = clean and not self._watchdog.timed_out
+            # The callbacks first: whether the sandbox can serve again depends on its files staying.
+            for callback in self._closing:
+                callback()
+        finally:
+            sandbox.release(clean=clean)
 
 
 def stream_query(
@@ -120,17 +129,18 @@ def stream_query(
     names, types, a second statement) are raised here, as ``InvalidSql``.
     """
     body = query_body(sql)
-    con = locked_connection(view_sql=view_sql, files=files, limits=limits)
+    sandbox = open_sandbox(views={VIEW_NAME: view_sql}, files=files, limits=limits)
+    con = sandbox.con
     watchdog: Watchdog | None = None
     try:
         # The names come from the query itself: as a subquery, DuckDB would rename duplicates.
-        require_one_select(con, body, files)
+        sandbox.check(body)
         watchdog = Watchdog(con, limits.timeout_seconds)
         try:
             result = con.sql(body)
             columns, column_types = list(result.columns), list(result.types)
             select = rows_json_sql(limited(body, limits), columns, column_types, form)
-            require_one_select(con, select, files)
+            sandbox.check(select)
             reader = con.sql(select).to_arrow_reader(BATCH_ROWS)
         except DatagroveError:
             raise
@@ -139,10 +149,10 @@ def stream_query(
     except BaseException:
         if watchdog is not None:
             watchdog.stop()
-        discard(con)
+        sandbox.release(clean=False)
         raise
     return JsonRows(
-        con=con,
+        sandbox=sandbox,
         watchdog=watchdog,
         reader=reader,
         columns=columns,

@@ -1,8 +1,10 @@
 """The locked DuckDB in which a user's query runs.
 
-Each query gets a fresh in-memory database that can read exactly the dataset's Parquet files,
+A query runs in an in-memory database that can read exactly the dataset's Parquet files,
 through one view named ``"dataset"`` (a query over several datasets: one view each), and nothing
 else: no other file, no extension, no Python variable, no setting change, no disk spill.
+Such a locked database is used by one query at a time and may serve later queries that would
+see exactly the same (``datagrove.tables.sandbox_pool`` says when that is safe).
 ``run_query`` adds the row and time limits and turns DuckDB's errors into ours;
 ``datagrove.tables.json_stream`` does the same for answers streamed as JSON, and
 ``datagrove.tables.batch_stream`` for answers handed on as Arrow batches, with the pieces shared
@@ -12,9 +14,8 @@ here. This lock is the security boundary; the checks of
 
 from __future__ import annotations
 
-import atexit
 import os
-import queue
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from datagrove.errors import DatagroveError, InvalidSql, QueryLimitExceeded
+from datagrove.tables.sandbox_pool import IDLE, SPARES, SandboxIdentity
 from datagrove.tables.sql_names import quote_identifier
 from datagrove.tables.sql_translate import VIEW_NAME
 
@@ -46,71 +48,6 @@ class QueryLimits:
     memory_limit: str = "2GB"
 
 
-class _SpareDatabases:
-    """Fresh in-memory DuckDB databases made ahead of time, and used ones closed afterwards.
-
-    Creating a DuckDB database costs ~12 ms (it registers every built-in function) and closing one
-    ~4 ms, a third of a short query's time. Every query still gets a database of its own, used once;
-    only the creating and the closing move off the request's path, to two background threads that
-    start on first use.
-    """
-
-    def __init__(self, ready: int = 2) -> None:
-        self._ready: queue.Queue[duckdb.DuckDBPyConnection] = queue.Queue(maxsize=ready)
-        self._used: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
-        self._started = False
-        self._stopping = False
-        self._lock = threading.Lock()
-
-    def take(self) -> duckdb.DuckDBPyConnection:
-        self._start()
-        try:
-            return self._ready.get_nowait()
-        except queue.Empty:
-            return duckdb.connect(":memory:")
-
-    def discard(self, con: duckdb.DuckDBPyConnection) -> None:
-        self._used.put(con)
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._started:
-                return
-            self._started = True
-        threading.Thread(target=self._fill, name="duckdb-spares", daemon=True).start()
-        threading.Thread(target=self._close, name="duckdb-closer", daemon=True).start()
-        atexit.register(self._shutdown)
-
-    def _fill(self) -> None:
-        while not self._stopping:
-            con = duckdb.connect(":memory:")
-            while not self._stopping:
-                try:
-                    self._ready.put(con, timeout=0.5)  # waits while enough are ready
-                    break
-                except queue.Full:
-                    continue
-            else:
-                con.close()
-
-    def _close(self) -> None:
-        while True:
-            self._used.get().close()
-
-    def _shutdown(self) -> None:
-        """Close what is left when the process exits (DuckDB complains about open databases)."""
-        self._stopping = True
-        for pending in (self._ready, self._used):
-            while True:
-                try:
-                    pending.get_nowait().close()
-                except queue.Empty:
-                    break
-
-
-_SPARES = _SpareDatabases()
-
-
 def locked_connection(
     *, view_sql: str, files: Sequence[str], limits: QueryLimits
 ) -> duckdb.DuckDBPyConnection:
@@ -126,13 +63,14 @@ def locked_views(
     then lock it.
 
     ``files`` are the absolute paths that the views read; they are the only files the
-    connection can ever open. Once this returns, no setting can change (not even by a statement
+    connection can ever open. The database is always a new one (queries take theirs from
+    ``open_sandbox``, which may hand out a used one). Once this returns, no setting can change (not even by a statement
     the caller runs), extensions cannot be installed or loaded, Python variables are not visible
     as tables, and nothing is written to disk. The caller owns the connection and must close it
     (it is a context manager). A failure to build the view raises ``DatagroveError``: that is a
     fault of the caller or the storage, never of the user's query.
     """
-    con = _SPARES.take()
+    con = SPARES.take()
     try:
         # Order matters. temp_directory can only change while external access is on, and
         # lock_configuration must come last: after it, no SET works. allowed_paths must be in place
@@ -165,30 +103,94 @@ def locked_views(
     return con
 
 
+# Functions whose call leaves something in the database for a later query to see (the random
+# seed; sequences, logs, external resources), or that run SQL given as text, which is then not
+# screened here. A query naming one (even in a string or as a column name) never hands its
+# database on. Settings cannot change (the configuration is locked) and a single SELECT cannot
+# create, attach, prepare or set anything: ``require_one_select`` and ``query()`` see to that.
+_LEAVES_STATE = re.compile(
+    r"(?<![a-z0-9_$])(setseed|setval|nextval|currval|query|query_table|json_execute_serialized_sql"
+    r"|write_log|truncate_duckdb_logs|[a-z_]*external_resource[a-z_]*|(?:force_)?checkpoint"
+    r"|(?:enable|disable)_(?:logging|profiling))(?![a-z0-9_$])"
+)
+
+
+class Sandbox:
+    """A locked database serving one query (``open_sandbox``); ``con`` is its connection.
+
+    The query's SQL goes through ``check`` before it runs. ``release`` ends the query: the database
+    serves a later query of the same identity only if this one ended cleanly (read to the end, no
+    error, interrupt, timeout or memory failure) and named nothing that leaves state behind; any
+    other database is closed.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, identity: SandboxIdentity, *, reused: bool) -> None:
+        self.con = con
+        self.identity = identity
+        self.reused = reused
+        self._reusable = True
+        self._released = False
+
+    def check(self, sql: str) -> None:
+        """Raise ``InvalidSql`` unless ``sql`` is one SELECT (see ``require_one_select``)."""
+        require_one_select(self.con, sql, self.identity.files)
+        if _LEAVES_STATE.search(sql.lower()):
+            self._reusable = False
+
+    def release(self, *, clean: bool) -> None:
+        """Give the database back; idempotent. ``clean``: the query ended cleanly. The caller must
+        have stopped using ``con`` (its watchdog stopped, its results closed)."""
+        if self._released:
+            return
+        self._released = True
+        if clean and self._reusable:
+            IDLE.put(self.identity, self.con)
+        else:
+            SPARES.discard(self.con)
+
+
+def open_sandbox(*, views: Mapping[str, str], files: Sequence[str], limits: QueryLimits) -> Sandbox:
+    """A locked database holding ``views`` that may read only ``files`` (see ``locked_views``): an
+    idle one of that identity, else a new one. The files must stay in place (be pinned) until the
+    query is released."""
+    identity = SandboxIdentity(
+        views=tuple(views.items()),
+        files=tuple(files),
+        threads=limits.threads,
+        memory_limit=limits.memory_limit,
+    )
+    con = IDLE.take(identity)
+    if con is not None:
+        return Sandbox(con, identity, reused=True)
+    return Sandbox(locked_views(views=views, files=files, limits=limits), identity, reused=False)
+
+
 def run_query(sql: str, *, view_sql: str, files: Sequence[str], limits: QueryLimits) -> pa.Table:
     """Run one SELECT (DuckDB SQL over ``"dataset"``) in a locked connection; return its rows.
 
     ``sql`` is normally the output of ``sql_translate.translate``, but nothing here depends on
     that: whatever it says, it runs as a subquery of ``SELECT * FROM (…) LIMIT max_rows + 1`` in
-    the connection of ``locked_connection``, so it cannot write, read other files or change
+    a connection as ``locked_connection``'s, so it cannot write, read other files or change
     settings. Raises ``QueryLimitExceeded`` for more than ``max_rows`` rows, a run longer than
     ``timeout_seconds`` or more memory than ``memory_limit``, and ``InvalidSql`` with DuckDB's
     first message line (paths of ``files`` removed) for any error of the query itself.
     """
     wrapped = limited(sql, limits)
-    con = locked_connection(view_sql=view_sql, files=files, limits=limits)
+    sandbox = open_sandbox(views={VIEW_NAME: view_sql}, files=files, limits=limits)
+    clean = False
     try:
-        require_one_select(con, wrapped, files)
-        watchdog = Watchdog(con, limits.timeout_seconds)
+        sandbox.check(wrapped)
+        watchdog = Watchdog(sandbox.con, limits.timeout_seconds)
         try:
-            result = con.sql(wrapped).to_arrow_table()
+            result = sandbox.con.sql(wrapped).to_arrow_table()
         except Exception as exc:
             raise query_error(exc, files=files, limits=limits, timed_out=watchdog.timed_out) from exc
         finally:
-            # The watchdog must be finished before the connection closes under it.
+            # The watchdog must be finished before the connection is closed or used again.
             watchdog.stop()
+        clean = not watchdog.timed_out
     finally:
-        _SPARES.discard(con)
+        sandbox.release(clean=clean)
     if result.num_rows > limits.max_rows:
         raise too_many_rows(limits)
     return result
@@ -207,11 +209,6 @@ def limited(sql: str, limits: QueryLimits) -> str:
 
 def too_many_rows(limits: QueryLimits) -> QueryLimitExceeded:
     return QueryLimitExceeded(f"the result has more than {limits.max_rows} rows; add a LIMIT or aggregate")
-
-
-def discard(con: duckdb.DuckDBPyConnection) -> None:
-    """Hand a connection of ``locked_connection`` back to be closed off the request's path."""
-    _SPARES.discard(con)
 
 
 def require_one_select(con: duckdb.DuckDBPyConnection, sql: str, files: Sequence[str]) -> None:

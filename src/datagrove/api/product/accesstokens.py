@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from datagrove.api.bodies import json_object
+from datagrove.api.params import is_digits
 from datagrove.api.product import epoch_ms
 from datagrove.api.responses import json_response
 from datagrove.api.security import current_actor
@@ -42,7 +43,7 @@ def _integer(body: dict[str, Any], key: str) -> int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and is_digits(value.strip().lstrip("-")):
         return int(value)
     raise BadRequest(f"{key} must be an integer, not {value!r}")
 
@@ -79,7 +80,7 @@ def list_tokens(request: Request, actor: Actor = Depends(current_actor)) -> Resp
 
 @router.delete("/{token_id}")
 def revoke_token(token_id: str, request: Request, actor: Actor = Depends(current_actor)) -> Response:
-    if not token_id.isdigit() or len(token_id) > 18:
+    if not is_digits(token_id) or len(token_id) > 18:
         raise NotFound(f"access token {token_id} does not exist")
     request.app.state.services.auth.revoke_developer_token(actor=actor, token_id=int(token_id))
     return json_response({})

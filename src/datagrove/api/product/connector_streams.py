@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from datagrove.api.params import is_digits
 from datagrove.domain import ConnectorSettings
 from datagrove.errors import BadRequest, NotFound
 from datagrove.services.connector_streams import (
@@ -67,7 +68,7 @@ def _account(body: dict[str, Any]) -> tuple[bool, int | None]:
         return False, None
     if raw is None:
         return True, None
-    if isinstance(raw, bool) or not str(raw).strip().isdigit():
+    if isinstance(raw, bool) or not is_digits(str(raw).strip()):
         raise NotFound(f"account {raw!r} does not exist")
     return True, int(str(raw).strip())
 

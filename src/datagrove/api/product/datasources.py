@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from datagrove.api.bodies import json_object
+from datagrove.api.params import is_digits
 from datagrove.api.product import epoch_ms
 from datagrove.api.responses import json_response
 from datagrove.api.security import current_actor
@@ -133,7 +134,7 @@ def principal_type(value: Any, where: str) -> PrincipalType:
 def principal_id(raw: Any, kind: PrincipalType, where: str) -> int:
     """A user or group id, as a number or a numeric string (clients send both)."""
     if isinstance(raw, bool) or not (
-        isinstance(raw, int) or (isinstance(raw, str) and raw.strip().isdigit())
+        isinstance(raw, int) or (isinstance(raw, str) and is_digits(raw.strip()))
     ):
         raise BadRequest(f"{where} must be a {kind.value.lower()} id, not {raw!r}")
     if not 0 < int(raw) < 2**63:
@@ -256,7 +257,7 @@ async def revoke(
 ) -> Response:
     await json_object(request, required=False)  # some clients send a body with DELETE
     kind_ = principal_type(kind, "the principal type")
-    if not principal_id.isdigit() or len(principal_id) > 18:
+    if not is_digits(principal_id) or len(principal_id) > 18:
         raise NotFound(f"{kind_.value} {principal_id} has no grant on dataset {dataset_id}")
     await run_in_threadpool(
         request.app.state.services.sharing.revoke,

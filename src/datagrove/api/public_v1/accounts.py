@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from datagrove.api.bodies import json_object
-from datagrove.api.params import MAX_ID, int_param
+from datagrove.api.params import MAX_ID, int_param, is_digits
 from datagrove.api.responses import empty, json_response
 from datagrove.api.security import current_actor
 from datagrove.domain import AccessLevel, Account, Actor, PrincipalType
@@ -41,7 +41,7 @@ def account(a: Account) -> dict[str, Any]:
 def account_id(value: str) -> int:
     """The id in a path (a string, as pydomo sends it); anything that cannot name an account is 404."""
     text = value.strip()
-    if not text.isdigit() or int(text) > MAX_ID:
+    if not is_digits(text) or int(text) > MAX_ID:
         raise NotFound(f"account {value} does not exist")
     return int(text)
 
@@ -155,7 +155,7 @@ def _principal(body: dict[str, Any]) -> tuple[PrincipalType, int]:
         if value is None:
             continue
         principal = value.get("id") if isinstance(value, dict) else None
-        if isinstance(principal, str) and principal.strip().isdigit():
+        if isinstance(principal, str) and is_digits(principal.strip()):
             principal = int(principal)
         if not isinstance(principal, int) or isinstance(principal, bool) or not 0 <= principal <= MAX_ID:
             raise BadRequest(f"{key}.id must be an integer id")

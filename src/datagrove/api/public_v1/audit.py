@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from datagrove.api.params import int_param
+from datagrove.api.params import int_param, is_digits
 from datagrove.api.responses import json_response
 from datagrove.api.security import current_actor
 from datagrove.domain import Actor, AuditEntry
@@ -83,7 +83,7 @@ def _time(query: Any, name: str) -> datetime | None:
 def list_audit(request: Request, actor: Actor = Depends(current_actor)) -> Response:
     query = request.query_params
     user = query.get("user") or None
-    if user is not None and not (user.isdigit() and len(user) <= 18):
+    if user is not None and not (is_digits(user) and len(user) <= 18):
         raise BadRequest(f"user must be a user id, not {user!r}")
     entries = request.app.state.services.audit.entries(
         actor=actor,

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from datagrove.api.bodies import json_object
-from datagrove.api.params import int_param
+from datagrove.api.params import int_param, is_digits
 from datagrove.api.responses import empty, json_response
 from datagrove.api.security import current_actor
 from datagrove.domain import Actor, Policy, PolicyFilter, PolicyOperator, PolicyType
@@ -112,7 +112,7 @@ def _ids(value: Any, key: str) -> tuple[int, ...]:
         raise BadRequest(f"{key} must be a list of numeric ids")
     ids = []
     for item in value:
-        if isinstance(item, str) and item.strip().isdigit():
+        if isinstance(item, str) and is_digits(item.strip()):
             item = int(item)
         if isinstance(item, bool) or not isinstance(item, int) or not 0 < item <= MAX_ID:
             raise BadRequest(f"{key} must be a list of numeric ids; {item!r} is not one")
@@ -127,7 +127,7 @@ def _virtual_users(value: Any) -> tuple[str, ...]:
 
 
 def _policy_id(value: str) -> int:
-    if not value.isdigit() or int(value) > MAX_ID:
+    if not is_digits(value) or int(value) > MAX_ID:
         raise NotFound(f"policy {value} does not exist")
     return int(value)
 
