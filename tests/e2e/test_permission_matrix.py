@@ -437,7 +437,15 @@ MATRIX.update(
 )
 
 # Routes that answer without credentials, by design.
-OPEN = {("GET", "/health"), ("GET", "/oauth/token"), ("POST", "/oauth/token")}
+OPEN = {
+    ("GET", "/health"),
+    ("GET", "/oauth/token"),
+    ("POST", "/oauth/token"),
+    # The API description holds no data (tests/e2e/test_openapi.py).
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/assets/{name}"),
+}
 
 
 def served_routes() -> set[tuple[str, str]]:

@@ -7,7 +7,7 @@ naming the first. Streams that already hold more than one such run keep the olde
 aborted first, or the index could not be built.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 """
 
 from datetime import UTC, datetime
@@ -17,7 +17,7 @@ from alembic import op
 
 revision = "0009"
 # 0008 belongs to another branch of work; the chain is put in order when both are merged.
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
