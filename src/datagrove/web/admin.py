@@ -16,6 +16,7 @@ from datagrove.api.params import PathId
 from datagrove.domain import Role
 from datagrove.errors import BadRequest, DatagroveError
 from datagrove.services.access import Action
+from datagrove.services.people import parse_role
 from datagrove.services.web_sessions import WebSession
 from datagrove.web.render import page, redirect
 from datagrove.web.session import csrf_checked_session, current_web_session
@@ -35,13 +36,6 @@ def _page_number(request: Request) -> int:
 def _back(path: str, **message: str) -> Response:
     """After a form: back to ``path``, with a notice that the next page shows."""
     return redirect(path + ("?" + urlencode(message) if message else ""))
-
-
-def _role(value: Any) -> Role:
-    try:
-        return Role(str(value))
-    except ValueError:
-        raise BadRequest(f"role must be one of {', '.join(ROLES)}") from None
 
 
 # --- users ----------------------------------------------------------------------------------------
@@ -96,7 +90,7 @@ async def create_user(request: Request, session: WebSession = Depends(csrf_check
             actor=session.actor,
             name=str(form.get("name", "")),
             email=str(form.get("email", "")),
-            role=_role(form.get("role", Role.PARTICIPANT.value)),
+            role=parse_role(form.get("role", Role.PARTICIPANT.value)),
         )
         password = str(form.get("password", ""))
         if password:
@@ -107,13 +101,15 @@ async def create_user(request: Request, session: WebSession = Depends(csrf_check
 
 
 @router.post("/users/{user_id}/role")
-async def change_role(
+async def changeparse_role(
     user_id: PathId, request: Request, session: WebSession = Depends(csrf_checked_session)
 ) -> Response:
     services = request.app.state.services
 
     def change(form: Any) -> str:
-        person = services.people.update_user(actor=session.actor, user_id=user_id, role=_role(form.get("role")))
+        person = services.people.update_user(
+            actor=session.actor, user_id=user_id, role=parse_role(form.get("role"))
+        )
         return f"{person.user.name} is now {person.user.role.value}."
 
     return await _form_action(request, session, "/ui/admin/users", change)
@@ -141,12 +137,15 @@ def _groups_page(request: Request, session: WebSession, *, error: str = "", stat
     services = request.app.state.services
     services.access.require(session.actor, Action.MANAGE_GROUPS)
     number = _page_number(request)
-    groups = services.people.list_groups(actor=session.actor, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE)
+    groups = services.people.list_groups(
+        actor=session.actor, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE
+    )
     users = services.people.list_users(actor=session.actor, limit=ALL_USERS, offset=0)
     names = {person.user.id: person.user for person in users}
     members = {
         group.id: [
-            names[member] for member in services.people.member_ids(actor=session.actor, group_id=group.id)
+            names[member]
+            for member in services.people.member_ids(actor=session.actor, group_id=group.id)
             if member in names
         ]
         for group in groups[:PAGE_SIZE]

@@ -25,7 +25,7 @@ SHOWN_ROWS = 10_000
 class ShownAnswer:
     columns: list[dict[str, str]]
     rows: list[list[Any]]
-    row_count: int  # rows the query gave (all of them, or past SHOWN_ROWS when truncated)
+    row_count: int  # every row the query gave, kept or not
     truncated: bool
     seconds: float
 
@@ -45,24 +45,23 @@ def _rows(chunk: bytes) -> list[list[Any]]:
 
 
 def read_shown(answer: QueryAnswer, *, started: float, max_rows: int = SHOWN_ROWS) -> ShownAnswer:
-    """Read the answer up to ``max_rows`` rows (blocking: run it in a worker thread); the query is
-    stopped there rather than read on, so a large answer costs no more than its first rows."""
+    """Read the answer, keeping its first ``max_rows`` rows (blocking: run it in a worker thread). The
+    rest is read only to count it (the query's own row limit bounds that), not decoded."""
     rows: list[list[Any]] = []
-    truncated = False
     try:
         for chunk in answer:
-            rows.extend(_rows(chunk))
-            if len(rows) > max_rows:
-                truncated = True
-                break
+            if len(rows) <= max_rows:
+                rows.extend(_rows(chunk))
     finally:
         answer.close()
-    columns = [{"name": name, "type": type_} for name, type_ in zip(answer.columns, answer.types, strict=True)]
+    columns = [
+        {"name": name, "type": type_} for name, type_ in zip(answer.columns, answer.types, strict=True)
+    ]
     return ShownAnswer(
         columns=columns,
         rows=rows[:max_rows],
-        row_count=len(rows),
-        truncated=truncated,
+        row_count=answer.rows,
+        truncated=answer.rows > max_rows,
         seconds=time.monotonic() - started,
     )
 

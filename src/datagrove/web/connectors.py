@@ -35,10 +35,17 @@ def _accounts(request: Request, actor: Actor) -> list[Any]:
 
 
 def _list_page(
-    request: Request, session: WebSession, *, form: dict[str, str] | None = None, error: str = "", status: int = 200
+    request: Request,
+    session: WebSession,
+    *,
+    form: dict[str, str] | None = None,
+    error: str = "",
+    status: int = 200,
 ) -> Response:
     services = request.app.state.services
-    views = services.connector_streams.list_connector_streams(actor=session.actor, limit=LISTED_STREAMS, offset=0)
+    views = services.connector_streams.list_connector_streams(
+        actor=session.actor, limit=LISTED_STREAMS, offset=0
+    )
     return page(
         request,
         "connectors.html",
@@ -112,7 +119,9 @@ async def create_connector(request: Request, session: WebSession = Depends(csrf_
     try:
         view = await run_in_threadpool(create)
     except (DatagroveError, ValueError) as exc:
-        message = exc.message if isinstance(exc, DatagroveError) else "update method must be REPLACE or APPEND"
+        message = (
+            exc.message if isinstance(exc, DatagroveError) else "update method must be REPLACE or APPEND"
+        )
         status = exc.status if isinstance(exc, DatagroveError) else 400
         return await run_in_threadpool(_list_page, request, session, form=form, error=message, status=status)
     return redirect(f"/ui/connectors/{view.stream.id}?notice=created")

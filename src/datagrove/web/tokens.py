@@ -82,9 +82,7 @@ async def create_token(request: Request, session: WebSession = Depends(csrf_chec
             expires_at=_expiry(str(form.get("expires_days", ""))),
         )
     except DatagroveError as exc:
-        return await run_in_threadpool(
-            _tokens_page, request, session, error=exc.message, status=exc.status
-        )
+        return await run_in_threadpool(_tokens_page, request, session, error=exc.message, status=exc.status)
     return await run_in_threadpool(_tokens_page, request, session, created=created)
 
 

@@ -24,8 +24,8 @@
   var page = 0;
 
   function csrfToken() {
-    var field = form.querySelector("input[name=csrf_token]");
-    return field ? field.value : "";
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : form.querySelector("input[name=csrf_token]").value;
   }
 
   if (window.CodeMirror) {
@@ -41,6 +41,13 @@
   }
 
   function sql() { return editor ? editor.getValue() : textarea.value; }
+
+  // Another dataset: load the page for it (its columns), keeping the query.
+  var datasetSelect = document.getElementById("sql-dataset");
+  datasetSelect.addEventListener("change", function () {
+    window.location.assign("/ui/sql?dataset=" + encodeURIComponent(datasetSelect.value) +
+      "&sql=" + encodeURIComponent(sql()));
+  });
 
   // Clicking a listed column puts its name in the editor.
   document.querySelectorAll("[data-insert-column]").forEach(function (button) {
@@ -58,8 +65,7 @@
   }
 
   function run() {
-    var datasetField = form.querySelector("[name=dataset]");
-    var body = { dataset: datasetField ? datasetField.value : "", sql: sql() };
+    var body = { dataset: datasetSelect.value, sql: sql() };
     say("Running…");
     var started = performance.now();
     fetch(form.getAttribute("data-run-url"), {

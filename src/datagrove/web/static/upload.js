@@ -31,7 +31,10 @@
   var headerBytes = 0;
 
   function partBytes() { return Number(form.getAttribute("data-part-bytes")) || 8 * 1024 * 1024; }
-  function csrfToken() { return form.querySelector("input[name=csrf_token]").value; }
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : form.querySelector("input[name=csrf_token]").value;
+  }
 
   function say(text, isError) {
     status.textContent = text;
