@@ -49,6 +49,7 @@ from datagrove.catalog.permissions import PermissionCatalog
 from datagrove.catalog.policies import PolicyCatalog
 from datagrove.catalog.repository import Catalog
 from datagrove.catalog.streams import StreamCatalog
+from datagrove.catalog.web_sessions import WebSessionCatalog
 from datagrove.connectors.network import NetworkPolicy
 from datagrove.crypto import SecretBox
 from datagrove.services.access import AccessControl
@@ -60,6 +61,7 @@ from datagrove.services.connector_runs import ConnectorRuns, RunSettings
 from datagrove.services.connector_streams import ConnectorStreamService
 from datagrove.services.datasets import DatasetService
 from datagrove.services.maintenance import MaintenanceService, MaintenanceSettings
+from datagrove.services.passwords import PasswordService
 from datagrove.services.people import PeopleService
 from datagrove.services.policies import PolicyService
 from datagrove.services.query import QueryService
@@ -68,6 +70,7 @@ from datagrove.services.sharing import SharingService
 from datagrove.services.streams import StreamService
 from datagrove.services.uploads import UploadService
 from datagrove.services.versions import VersionService
+from datagrove.services.web_sessions import SessionSettings, WebSessions
 from datagrove.settings import Settings
 from datagrove.tables.file_cache import FileCache
 from datagrove.tables.parquet_layout import ParquetLayout
@@ -75,6 +78,7 @@ from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.storage import S3Options, Storage
 from datagrove.tables.store import TableStore
 from datagrove.tables.warmup import warm_up
+from datagrove.web import install as install_web
 
 log = logging.getLogger("datagrove.http")
 
@@ -103,6 +107,8 @@ class Services:
     scheduler: Scheduler
     versions: VersionService
     maintenance: MaintenanceService
+    passwords: PasswordService
+    web_sessions: WebSessions
 
 
 def build_services(settings: Settings) -> Services:
@@ -244,6 +250,8 @@ def build_services(settings: Settings) -> Services:
         store=store,
         settings=maintenance_settings(settings),
     )
+    web_session_catalog = WebSessionCatalog(engine)
+    passwords = PasswordService(sessions=web_session_catalog, access=access, audit=audit)
     return Services(
         settings=settings,
         catalog=catalog,
@@ -269,6 +277,20 @@ def build_services(settings: Settings) -> Services:
         scheduler=scheduler,
         versions=VersionService(datasets=datasets, store=store, audit=audit),
         maintenance=maintenance,
+        passwords=passwords,
+        web_sessions=WebSessions(
+            sessions=web_session_catalog,
+            passwords=passwords,
+            auth=auth,
+            audit=audit,
+            settings=SessionSettings(
+                idle_seconds=settings.web_session_idle_seconds,
+                max_seconds=settings.web_session_max_seconds,
+                max_failures=settings.sign_in_max_failures,
+                max_failures_per_address=settings.sign_in_max_failures_per_address,
+                window_seconds=settings.sign_in_window_seconds,
+            ),
+        ),
     )
 
 
@@ -327,6 +349,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         product_accounts_router,
     ):
         app.include_router(router)
+    install_web(app)  # the pages for people: /, /ui/..., /static/... (after the API: matched last)
     app.add_middleware(AppendLane)
     app.add_middleware(RequestLog)  # added last: outermost, so the lane's requests are logged too
     return app

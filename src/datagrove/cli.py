@@ -5,6 +5,7 @@
     datagrove user list [--limit N] [--offset N]
     datagrove user update --user-id U [--name N] [--email E] [--role R]
     datagrove user delete --user-id U
+    datagrove user set-password --user-id U [--remove]    (reads the password from stdin or a prompt)
     datagrove group create --name N [--inactive] [--default]
     datagrove group list
     datagrove group add-user|remove-user --group-id G --user-id U
@@ -25,6 +26,7 @@ Every flag has a ``DATAGROVE_*`` environment equivalent (see docs/settings.md).
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from datetime import UTC, datetime, timedelta
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from datagrove import logs
 from datagrove.domain import Account, Actor, Group, Role, User
-from datagrove.errors import DatagroveError
+from datagrove.errors import BadRequest, DatagroveError
 from datagrove.settings import Settings, load
 
 if TYPE_CHECKING:
@@ -68,8 +70,32 @@ def _services(args: argparse.Namespace) -> Any:
 
 
 def create_user(args: argparse.Namespace) -> None:
-    user = _services(args).catalog.create_user(name=args.name, email=args.email, role=Role(args.role))
+    password = _read_password() if args.password_stdin else None
+    services = _services(args)
+    user = services.catalog.create_user(name=args.name, email=args.email, role=Role(args.role))
+    if password is not None:
+        services.passwords.set_password(actor=_operator(), user_id=user.id, password=password)
     _print({"id": user.id, "name": user.name, "email": user.email, "role": user.role.value})
+
+
+def _read_password() -> str:
+    """A password from a prompt (typed twice, not echoed) or the first line of stdin; never an
+    argument, which other users of the machine could read in the process list."""
+    from datagrove.services.passwords import acceptable
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat it: ") != password:
+            raise BadRequest("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    return acceptable(password)
+
+
+def set_password(args: argparse.Namespace) -> None:
+    password = None if args.remove else _read_password()
+    _services(args).passwords.set_password(actor=_operator(), user_id=args.user_id, password=password)
+    _print({"user": args.user_id, "password": "removed" if args.remove else "set"})
 
 
 def _operator() -> Actor:
@@ -308,7 +334,16 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--email", required=True)
     create.add_argument("--role", default=Role.PARTICIPANT.value, choices=[r.value for r in Role])
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read a password for web sign-in from stdin"
+    )
     create.set_defaults(handler=create_user)
+    password = with_data_dir(
+        user.add_parser("set-password", help="set (from stdin or a prompt) or remove a user's web password")
+    )
+    password.add_argument("--user-id", type=int, required=True)
+    password.add_argument("--remove", action="store_true", help="remove the password instead")
+    password.set_defaults(handler=set_password)
     listing = with_data_dir(user.add_parser("list", help="list users with their groups"))
     listing.add_argument("--limit", type=int, default=500, help="at most this many (max 500)")
     listing.add_argument("--offset", type=int, default=0)

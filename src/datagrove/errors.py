@@ -12,7 +12,8 @@
     ├── Gone                       410 dataset_deleted   (a stream whose dataset was deleted)
     │   └── VersionGone            410 version_gone      (a dataset version no longer in its history)
     ├── PayloadTooLarge            413 payload_too_large
-    └── UnsupportedMediaType       415 unsupported_media_type
+    ├── UnsupportedMediaType       415 unsupported_media_type
+    └── TooManyRequests            429 too_many_requests (``details`` has retryAfterSeconds)
 
 Every subclass carries an HTTP status and a stable ``code``; the API layer renders all of them in
 one place (``datagrove.api.errors``) as Domo's error shape. Third-party exceptions are translated
@@ -96,3 +97,10 @@ class PayloadTooLarge(DatagroveError):
 class UnsupportedMediaType(DatagroveError):
     status = 415
     code = "unsupported_media_type"
+
+
+class TooManyRequests(DatagroveError):
+    """Refused until later (failed web sign-ins); ``details["retryAfterSeconds"]`` says when."""
+
+    status = 429
+    code = "too_many_requests"

@@ -197,6 +197,23 @@ class Settings(BaseSettings):
         10 * 1024**3,
         description="Largest size of the file cache; least recently used files beyond it are removed.",
     )
+    # --- the web interface: sign-in sessions and failed sign-in limits (src/datagrove/web) ---
+    web_session_idle_seconds: int = Field(
+        2 * 3600, description="A web session unused for this long is signed out."
+    )
+    web_session_max_seconds: int = Field(
+        12 * 3600, description="A web session ends this long after sign-in, however much it is used."
+    )
+    sign_in_max_failures: int = Field(
+        5, description="Failed web sign-ins allowed for one email within the window; more are refused."
+    )
+    sign_in_max_failures_per_address: int = Field(
+        20,
+        description="Failed web sign-ins allowed from one source address within the window; more are refused.",
+    )
+    sign_in_window_seconds: int = Field(
+        15 * 60, description="The window in which failed web sign-ins are counted; they wait it out."
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property

@@ -15,6 +15,8 @@ users = sa.Table(
     sa.Column("role", sa.String(32), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # An Argon2 hash (services/passwords.py); NULL: the user cannot sign in with a password.
+    sa.Column("password_hash", sa.String(255), nullable=True),
 )
 
 oauth_clients = sa.Table(
@@ -292,4 +294,33 @@ maintenance_runs = sa.Table(
     sa.Column("dataset_id", sa.String(36), primary_key=True),
     sa.Column("last_run_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_run_by", sa.String(128), nullable=False),
+)
+
+# Web sign-in (services/web_sessions.py). A session row is found by the SHA-256 digest of the cookie's
+# value; ``expires_at`` is the absolute end, ``last_seen_at`` measures idleness. ``credential`` says
+# how the user signed in (``password`` or ``token:<id>``).
+web_sessions = sa.Table(
+    "dg_web_sessions",
+    metadata,
+    sa.Column("id_digest", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.BigInteger, sa.ForeignKey("dg_users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("credential", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("source_address", sa.String(64), nullable=True),
+    sa.Index("ix_dg_web_sessions_user", "user_id"),
+)
+
+# Failed web sign-ins, counted per (lower-cased) email and per source address within a window.
+sign_in_failures = sa.Table(
+    "dg_sign_in_failures",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Column("source_address", sa.String(64), nullable=False),
+    sa.Column("failed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_dg_sign_in_failures_email", "email", "failed_at"),
+    sa.Index("ix_dg_sign_in_failures_address", "source_address", "failed_at"),
 )

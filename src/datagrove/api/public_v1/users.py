@@ -4,6 +4,10 @@ Paths are served with and without a trailing slash (pydomo uses ``/v1/users/``),
 Bodies are read leniently: unknown and read-only fields (Java round-trips whole users) are ignored,
 and ``sendInvite`` is accepted and ignored (Datagrove sends no mail). Of Domo's profile fields only
 name, email and role are kept; ``title``, ``phone`` and the like are accepted and not stored.
+
+``password`` (Datagrove's own, write-only: never returned) gives the user a password for web
+sign-in on create or update; ``"password": null`` on update removes it. Admins set anyone's; a
+user may set its own with a body holding only ``password``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from datagrove.api.responses import empty, json_response
 from datagrove.api.security import current_actor
 from datagrove.domain import Actor, Role
 from datagrove.errors import BadRequest
+from datagrove.services.passwords import acceptable
 from datagrove.services.people import Person, parse_role
 
 router = APIRouter(prefix="/v1/users")
@@ -62,6 +67,11 @@ def _role(body: dict[str, Any]) -> Role | None:
     raise BadRequest(f"roleId must be one of {sorted(ROLE_IDS.values())}, not {role_id!r}")
 
 
+def _password(body: dict[str, Any]) -> str | None:
+    value = body.get("password")
+    return None if value is None else acceptable(value)
+
+
 def _routes(path: str, endpoint: Any, methods: list[str]) -> None:
     router.add_api_route(path, endpoint, methods=methods)
     router.add_api_route(path + "/", endpoint, methods=methods, include_in_schema=False)
@@ -72,13 +82,14 @@ async def create_user(request: Request, actor: Actor = Depends(current_actor)) -
     name, email = _text(body, "name"), _text(body, "email")
     if not name or not email:
         raise BadRequest("a user needs a name and an email")
+    password, services = _password(body), request.app.state.services
     person = await run_in_threadpool(
-        request.app.state.services.people.create_user,
-        actor=actor,
-        name=name,
-        email=email,
-        role=_role(body) or Role.PARTICIPANT,
+        services.people.create_user, actor=actor, name=name, email=email, role=_role(body) or Role.PARTICIPANT
     )
+    if password is not None:
+        await run_in_threadpool(
+            services.passwords.set_password, actor=actor, user_id=person.user.id, password=password
+        )
     return json_response(user(person), status=201)
 
 
@@ -96,14 +107,26 @@ def get_user(user_id: PathId, request: Request, actor: Actor = Depends(current_a
 
 async def update_user(user_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     body = await json_object(request)
+    services = request.app.state.services
+    password = _password(body)
+    if "password" in body and body.keys() <= {"password", "id"}:
+        # Only the password: the user's own is theirs to change (people.update_user is for admins).
+        await run_in_threadpool(
+            services.passwords.set_password, actor=actor, user_id=user_id, password=password
+        )
+        return json_response(user(services.people.get_user(actor=actor, user_id=user_id)))
     person = await run_in_threadpool(
-        request.app.state.services.people.update_user,
+        services.people.update_user,
         actor=actor,
         user_id=user_id,
         name=_text(body, "name"),
         email=_text(body, "email"),
         role=_role(body),
     )
+    if "password" in body:
+        await run_in_threadpool(
+            services.passwords.set_password, actor=actor, user_id=user_id, password=password
+        )
     return json_response(user(person))
 
 
