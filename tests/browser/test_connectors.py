@@ -15,7 +15,9 @@ def test_a_dataset_sql_connector_is_created_run_and_its_history_shown(
 ) -> None:
     with web_server.client() as api:
         schema = {"columns": [{"type": "STRING", "name": "s"}, {"type": "LONG", "name": "n"}]}
-        source = api.post("/v1/datasets", json={"name": "source-" + uuid.uuid4().hex[:6], "schema": schema}).json()["id"]
+        source = api.post(
+            "/v1/datasets", json={"name": "source-" + uuid.uuid4().hex[:6], "schema": schema}
+        ).json()["id"]
         api.put(f"/v1/datasets/{source}/data", content="a,1\nb,2\n", headers={"Content-Type": "text/csv"})
     page = admin_page
     page.goto(f"{web_server.base_url}/ui/connectors")

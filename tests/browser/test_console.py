@@ -28,7 +28,9 @@ def visits_dataset(server: RunningServer, rows: str = ROWS) -> str:
         name = "visits-" + uuid.uuid4().hex[:6]
         created = api.post("/v1/datasets", json={"name": name, "schema": {"columns": columns}})
         dataset_id = created.json()["id"]
-        loaded = api.put(f"/v1/datasets/{dataset_id}/data", content=rows, headers={"Content-Type": "text/csv"})
+        loaded = api.put(
+            f"/v1/datasets/{dataset_id}/data", content=rows, headers={"Content-Type": "text/csv"}
+        )
         assert loaded.status_code == 204, loaded.text
     return str(dataset_id)
 
@@ -68,7 +70,9 @@ def test_a_query_fills_the_typed_grid_and_draws_a_chart_that_can_be_switched(
     chart = page.locator("#result-chart")
     expect(chart).to_have_attribute("data-kind", "bar")  # text + number
     expect(chart.locator("rect.mark")).to_have_count(3)
-    heights = chart.locator("rect.mark").evaluate_all("bars => bars.map(b => Number(b.getAttribute('height')))")
+    heights = chart.locator("rect.mark").evaluate_all(
+        "bars => bars.map(b => Number(b.getAttribute('height')))"
+    )
     assert heights[0] == heights[1] > heights[2] > 0  # Bergen 7, Oslo 3 + 4, Tromsø 1
     screenshot(page, "sql-console-bar-chart")
     check_accessibility(page)
@@ -110,9 +114,13 @@ def test_errors_paging_and_the_csv_download(web_server: RunningServer, admin_pag
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Download CSV").click()
     download = download_info.value
-    text = open(download.path(), encoding="utf-8").read()
+    text = download.path().read_text(encoding="utf-8")
     assert list(csv.reader(io.StringIO(text))) == [
-        ["city", "visits"], ["Tromsø", "1"], ["Oslo", "3"], ["Oslo", "4"], ["Bergen", "7"]
+        ["city", "visits"],
+        ["Tromsø", "1"],
+        ["Oslo", "3"],
+        ["Oslo", "4"],
+        ["Bergen", "7"],
     ]
 
 
@@ -122,7 +130,10 @@ def test_the_console_at_400_px(
     dataset_id = visits_dataset(web_server)
     person = make_user("Participant")
     with web_server.client() as api:
-        body = {"permissions": [{"type": "USER", "id": person.id, "accessLevel": "CAN_VIEW"}], "sendEmail": False}
+        body = {
+            "permissions": [{"type": "USER", "id": person.id, "accessLevel": "CAN_VIEW"}],
+            "sendEmail": False,
+        }
         assert api.post(f"/api/data/v3/datasources/{dataset_id}/share", json=body).status_code == 200
     page = sign_in(person, NARROW)
     page.goto(f"{web_server.base_url}/ui/sql?dataset={dataset_id}")

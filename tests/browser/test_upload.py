@@ -20,7 +20,9 @@ def sample_csv(rows: int) -> str:
     writer.writerow(["city", "visits", "day", "note"])
     for i in range(rows):
         # Quoted commas and line ends: parts must be cut between records, never inside one.
-        writer.writerow([f"City {i}", i, f"2024-01-{i % 28 + 1:02d}", f"line one\nline, two {i}" if i % 7 == 0 else "é"])
+        writer.writerow(
+            [f"City {i}", i, f"2024-01-{i % 28 + 1:02d}", f"line one\nline, two {i}" if i % 7 == 0 else "é"]
+        )
     return out.getvalue()
 
 
@@ -34,7 +36,9 @@ def test_a_csv_file_becomes_a_dataset_in_parts_with_the_progress_bar_reaching_10
     expect(page.get_by_role("heading", name="Upload a CSV file")).to_be_visible()
     check_accessibility(page)
     part_requests: list[str] = []
-    page.on("request", lambda request: part_requests.append(request.url) if "/parts/" in request.url else None)
+    page.on(
+        "request", lambda request: part_requests.append(request.url) if "/parts/" in request.url else None
+    )
 
     page.get_by_label("Choose a CSV file").set_input_files(
         files=[{"name": "visits.csv", "mimeType": "text/csv", "buffer": text.encode()}]
@@ -61,7 +65,10 @@ def test_a_csv_file_becomes_a_dataset_in_parts_with_the_progress_bar_reaching_10
         described = api.get(f"/v1/datasets/{dataset_id}").json()
         exported = api.get(f"/v1/datasets/{dataset_id}/data?includeHeader=true").text
     assert [(c["name"], c["type"]) for c in described["schema"]["columns"]] == [
-        ("town", "STRING"), ("visits", "DOUBLE"), ("day", "DATE"), ("note", "STRING")
+        ("town", "STRING"),
+        ("visits", "DOUBLE"),
+        ("day", "DATE"),
+        ("note", "STRING"),
     ]
     got = list(csv.reader(io.StringIO(exported)))
     want = list(csv.reader(io.StringIO(text)))

@@ -6,14 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from contextlib import closing
 from collections.abc import Iterator
+from contextlib import closing
 
 import httpx
 import pytest
 
 from tests.support.server import RunningServer
-from tests.support.web import HTML, Person, make_person, page_csrf, signed_in_client
+from tests.support.web import HTML, Person, make_person, page_csrf, signed_in_client, start_patiently
 
 DS = "/api/data/v3/datasources"
 JSON = {"Accept": "application/json"}
@@ -31,7 +31,7 @@ PAGES = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = RunningServer(data_dir=tmp_path_factory.mktemp("web-tools"), catalog_url=None).start()
+    running = start_patiently(RunningServer(data_dir=tmp_path_factory.mktemp("web-tools"), catalog_url=None))
     yield running
     running.stop()
 
@@ -48,7 +48,9 @@ def dataset(server: RunningServer, rows: str = "a,1\nb,2\na,3\n") -> str:
         created = api.post("/v1/datasets", json={"name": "web-" + uuid.uuid4().hex[:8], "schema": schema})
         assert created.status_code == 201, created.text
         dataset_id = created.json()["id"]
-        loaded = api.put(f"/v1/datasets/{dataset_id}/data", content=rows, headers={"Content-Type": "text/csv"})
+        loaded = api.put(
+            f"/v1/datasets/{dataset_id}/data", content=rows, headers={"Content-Type": "text/csv"}
+        )
         assert loaded.status_code == 204, loaded.text
     return str(dataset_id)
 
@@ -109,7 +111,10 @@ def test_forms_and_scripts_without_the_csrf_token_are_refused(server: RunningSer
         assert "security token" in made.text  # a page with the message, for a person
         started = client.post("/ui/upload/start", json={"name": "x", "columns": [], "method": "REPLACE"})
         assert started.status_code == 403
-        assert client.post("/ui/sql/download", data={"dataset": dataset_id, "sql": "SELECT 1"}).status_code == 403
+        assert (
+            client.post("/ui/sql/download", data={"dataset": dataset_id, "sql": "SELECT 1"}).status_code
+            == 403
+        )
 
 
 # --- what each user may do is what the API allows ------------------------------------------------
@@ -144,15 +149,22 @@ def test_a_user_cannot_query_or_upload_into_a_dataset_the_api_would_refuse(serve
         page = client.get(f"/ui/sql?dataset={hidden}")
         assert f"dataset {hidden} does not exist" in page.text
         assert page.status_code == 404
-        assert client.post(
-            "/ui/sql/download", data={"csrf_token": csrf, "dataset": hidden, "sql": "SELECT 1"}
-        ).status_code == 404
+        assert (
+            client.post(
+                "/ui/sql/download", data={"csrf_token": csrf, "dataset": hidden, "sql": "SELECT 1"}
+            ).status_code
+            == 404
+        )
         assert run(client, viewed, "SELECT COUNT(*) AS c FROM table", csrf).json()["rows"] == [[3]]
 
         headers = {**JSON, "X-CSRF-Token": csrf}
-        into_hidden = client.post("/ui/upload/start", json={"dataset": hidden, "method": "APPEND"}, headers=headers)
+        into_hidden = client.post(
+            "/ui/upload/start", json={"dataset": hidden, "method": "APPEND"}, headers=headers
+        )
         assert into_hidden.status_code == 404
-        into_viewed = client.post("/ui/upload/start", json={"dataset": viewed, "method": "APPEND"}, headers=headers)
+        into_viewed = client.post(
+            "/ui/upload/start", json={"dataset": viewed, "method": "APPEND"}, headers=headers
+        )
         assert into_viewed.status_code == 403
         assert "CAN_EDIT" in into_viewed.json()["message"]
         new = {"name": "mine", "columns": [{"name": "a", "type": "LONG"}], "method": "REPLACE"}
@@ -191,9 +203,10 @@ def test_a_query_answers_typed_columns_its_rows_and_its_time(server: RunningServ
         answer = run(client, dataset_id, "SELECT s, SUM(n) AS total FROM table GROUP BY s ORDER BY s", csrf)
         assert answer.status_code == 200, answer.text
         body = answer.json()
-        assert body["columns"] == [{"name": "s", "type": "STRING"}, {"name": "total", "type": "DECIMAL"}] or body[
-            "columns"
-        ][0] == {"name": "s", "type": "STRING"}
+        assert body["columns"] == [
+            {"name": "s", "type": "STRING"},
+            {"name": "total", "type": "DECIMAL"},
+        ] or body["columns"][0] == {"name": "s", "type": "STRING"}
         assert [row[0] for row in body["rows"]] == ["a", "b"]
         assert body["rowCount"] == 2 and body["truncated"] is False and body["seconds"] >= 0
         bad = run(client, dataset_id, "SELECT nope FROM table", csrf)
@@ -208,7 +221,9 @@ def test_the_console_works_without_script_and_downloads_every_row_as_csv(
     dataset_id = dataset(server, rows)
     with closing(signed_in_client(server, admin)) as client:
         csrf = page_csrf(client, f"/ui/sql?dataset={dataset_id}")
-        page = client.post("/ui/sql", data={"csrf_token": csrf, "dataset": dataset_id, "sql": "SELECT * FROM table"})
+        page = client.post(
+            "/ui/sql", data={"csrf_token": csrf, "dataset": dataset_id, "sql": "SELECT * FROM table"}
+        )
         assert page.status_code == 200
         assert "20000 rows" in page.text and "<td>r49</td>" in page.text
         shown = run(client, dataset_id, "SELECT * FROM table", csrf).json()
@@ -230,12 +245,10 @@ def test_the_console_works_without_script_and_downloads_every_row_as_csv(
 def test_an_upload_in_parts_creates_a_dataset_then_appends_and_replaces(
     server: RunningServer, admin: Person
 ) -> None:
-    text = "city,visits,day\nOslo,3,2024-01-01\n\"Bergen, west\",4,2024-01-02\n"
+    text = 'city,visits,day\nOslo,3,2024-01-01\n"Bergen, west",4,2024-01-02\n'
     with closing(signed_in_client(server, admin)) as client:
         headers = {**JSON, "X-CSRF-Token": page_csrf(client, "/ui/upload")}
-        schema = client.post(
-            "/ui/upload/schema?complete=true", content=text.encode(), headers=headers
-        ).json()
+        schema = client.post("/ui/upload/schema?complete=true", content=text.encode(), headers=headers).json()
         assert schema["columns"] == [
             {"name": "city", "type": "STRING"},
             {"name": "visits", "type": "LONG"},
@@ -314,7 +327,13 @@ def test_an_admin_creates_a_user_who_then_signs_in_and_the_log_shows_it(
         csrf = page_csrf(client, "/ui/admin/users")
         made = client.post(
             "/ui/admin/users",
-            data={"csrf_token": csrf, "name": "Nia New", "email": email, "role": "Editor", "password": "pw-long-enough"},
+            data={
+                "csrf_token": csrf,
+                "name": "Nia New",
+                "email": email,
+                "role": "Editor",
+                "password": "pw-long-enough",
+            },
         )
         assert made.status_code == 303
         assert "Nia New" in client.get(made.headers["location"]).text
