@@ -95,18 +95,13 @@
     });
   }
 
+  // Run is handled here; Download CSV posts the form to the CSV route (a file, not a page).
   form.addEventListener("submit", function (event) {
+    if (editor) editor.save();
+    if (event.submitter && event.submitter.id === "sql-download") return;
     event.preventDefault();
     run();
   });
-
-  // Download: the form posts to the CSV route with the editor's text.
-  var download = document.getElementById("sql-download");
-  if (download) {
-    download.addEventListener("click", function () {
-      if (editor) editor.save();
-    });
-  }
 
   function cell(value, type) {
     var td = document.createElement("td");

@@ -71,12 +71,15 @@ var DgChart = (function () {
     var plotW = width - pad.left - pad.right, plotH = height - pad.top - pad.bottom;
     var yType = columns[spec.y].type;
     var xType = spec.x >= 0 ? columns[spec.x].type : "LONG";
+    // Text on the x axis of a line or scatter: the rows are placed in their order, one step apart.
+    var categorical = !(NUMERIC[xType] || TEMPORAL[xType]);
     var points = [];
     rows.forEach(function (row, i) {
       var y = toNumber(row[spec.y], yType);
       if (y === null) return;
       var raw = spec.x >= 0 ? row[spec.x] : i + 1;
-      points.push({ raw: raw, y: y, x: spec.kind === "bar" ? null : toNumber(raw, xType) });
+      var x = spec.kind === "bar" ? null : categorical ? points.length : toNumber(raw, xType);
+      points.push({ raw: raw, y: y, x: x });
     });
     if (spec.kind !== "bar") points = points.filter(function (p) { return p.x !== null; });
     if (spec.kind === "line") points.sort(function (a, b) { return a.x - b.x; });
@@ -132,7 +135,8 @@ var DgChart = (function () {
       });
       [0, 1].forEach(function (f) {
         var v = xRange[0] + f * (xRange[1] - xRange[0]);
-        var text = TEMPORAL[xType] ? new Date(v).toISOString().slice(0, 10) : label(v);
+        var text = categorical ? label(points[f ? points.length - 1 : 0].raw)
+          : TEMPORAL[xType] ? new Date(v).toISOString().slice(0, 10) : label(v);
         axes.appendChild(el("text", {
           x: xPos(v), y: pad.top + plotH + 16, "text-anchor": f ? "end" : "start",
         }, text));
