@@ -96,7 +96,7 @@ def test_appending_to_a_dataset_one_may_edit_and_a_bad_file_named_at_400_px(
         files=[{"name": "more.csv", "mimeType": "text/csv", "buffer": b"a,b\n3,z\n"}]
     )
     page.get_by_label("Into").select_option(label="ab")
-    page.get_by_label("Rows").select_option("APPEND")
+    page.get_by_label("Update method").select_option("APPEND")
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator("#upload-status")).to_contain_text("now holds 3 rows")
     expect(page.locator("#upload-progress-text")).to_have_text("100 %")
@@ -105,7 +105,7 @@ def test_appending_to_a_dataset_one_may_edit_and_a_bad_file_named_at_400_px(
         files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": b"a,b\nnot a number,z\n"}]
     )
     page.get_by_label("Into").select_option(label="ab")
-    page.get_by_label("Rows").select_option("APPEND")
+    page.get_by_label("Update method").select_option("APPEND")
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.get_by_role("alert")).to_contain_text("not a number")
     width = page.evaluate("document.documentElement.scrollWidth")
