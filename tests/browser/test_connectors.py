@@ -25,7 +25,7 @@ def test_a_dataset_sql_connector_is_created_run_and_its_history_shown(
     check_accessibility(page)
 
     page.get_by_label("Dataset name").fill("copied")
-    page.get_by_label("Connector").select_option("dataset-sql")
+    page.get_by_label("Connector", exact=True).select_option("dataset-sql")
     page.get_by_label("Configuration").fill(f'query=SELECT s, n * 10 AS n10 FROM "{source}"')
     page.get_by_label("Schedule").fill('{"type": "nonsense"}')
     page.get_by_role("button", name="Create connector stream").click()
