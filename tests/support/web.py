@@ -82,3 +82,40 @@ def start_patiently(server: RunningServer, wait_seconds: float = 180) -> Running
         time.sleep(0.2)
     server.stop()
     raise RuntimeError(f"server did not become healthy:\n{server.log_path.read_text()[-4000:]}")
+
+
+SALES_SCHEMA = {"columns": [{"type": "STRING", "name": "region"}, {"type": "LONG", "name": "amount"}]}
+SALES_ROWS = "East,10\nWest,20\nEast,30\nNorth,40\n"
+
+
+def make_streamed_dataset(server: RunningServer, name: str, rows: str = SALES_ROWS) -> str:
+    """A dataset (owned by the bootstrap admin) filled by one committed stream execution; returns its id."""
+    with server.client() as api:
+        created = api.post(
+            "/v1/streams", json={"dataSet": {"name": name, "schema": SALES_SCHEMA}, "updateMethod": "REPLACE"}
+        )
+        created.raise_for_status()
+        stream_id, dataset_id = created.json()["id"], created.json()["dataSet"]["id"]
+        execution = api.post(f"/v1/streams/{stream_id}/executions").json()["id"]
+        part = api.put(
+            f"/v1/streams/{stream_id}/executions/{execution}/part/1",
+            content=rows.encode(),
+            headers={"Content-Type": "text/csv"},
+        )
+        part.raise_for_status()
+        api.put(f"/v1/streams/{stream_id}/executions/{execution}/commit").raise_for_status()
+    return dataset_id
+
+
+def make_policy(server: RunningServer, dataset_id: str, user_id: int, region: str) -> None:
+    """A row-level policy (PDP turned on): ``user_id`` sees the rows of ``region`` only."""
+    body = {
+        "name": f"{region} only",
+        "type": "user",
+        "filters": [{"column": "region", "values": [region], "operator": "EQUALS", "not": False}],
+        "users": [user_id],
+        "groups": [],
+    }
+    with server.client() as api:
+        api.put(f"/v1/datasets/{dataset_id}", json={"pdpEnabled": True}).raise_for_status()
+        api.post(f"/v1/datasets/{dataset_id}/policies", json=body).raise_for_status()

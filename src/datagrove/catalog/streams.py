@@ -207,11 +207,13 @@ class StreamCatalog:
             raise NotFound(f"execution {execution_id} of stream {stream_id} does not exist")
         return _execution(row)
 
-    def list_executions(self, stream_id: int, *, limit: int, offset: int) -> list[Execution]:
+    def list_executions(
+        self, stream_id: int, *, limit: int, offset: int, newest_first: bool = False
+    ) -> list[Execution]:
         query = (
             sa.select(t.executions)
             .where(t.executions.c.stream_id == stream_id)
-            .order_by(t.executions.c.id)
+            .order_by(t.executions.c.id.desc() if newest_first else t.executions.c.id)
             .limit(limit)
             .offset(offset)
         )

@@ -253,10 +253,15 @@ class StreamService:
         self.get(actor=actor, stream_id=stream_id, action=Action.EDIT)
         return self._streams.get_execution(stream_id, execution_id)
 
-    def list_executions(self, *, actor: Actor, stream_id: int, limit: int, offset: int) -> list[Execution]:
+    def list_executions(
+        self, *, actor: Actor, stream_id: int, limit: int, offset: int, newest_first: bool = False
+    ) -> list[Execution]:
         self.read(actor=actor, stream_id=stream_id)
         return self._streams.list_executions(
-            stream_id, limit=max(0, min(limit, MAX_STREAM_PAGE)), offset=max(0, offset)
+            stream_id,
+            limit=max(0, min(limit, MAX_STREAM_PAGE)),
+            offset=max(0, offset),
+            newest_first=newest_first,
         )
 
     def upload_part(
