@@ -20,9 +20,10 @@ def sample_csv(rows: int) -> str:
     writer.writerow(["city", "visits", "day", "note"])
     for i in range(rows):
         # Quoted commas and line ends: parts must be cut between records, never inside one.
-        writer.writerow(
-            [f"City {i}", i, f"2024-01-{i % 28 + 1:02d}", f"line one\nline, two {i}" if i % 7 == 0 else "é"]
-        )
+        note = f"line one\nline, two {i}" if i % 7 == 0 else "é"
+        if i == 150:
+            note = "a record longer than a part, " * 200  # the part grows to hold it whole
+        writer.writerow([f"City {i}", i, f"2024-01-{i % 28 + 1:02d}", note])
     return out.getvalue()
 
 
@@ -92,9 +93,15 @@ def test_appending_to_a_dataset_one_may_edit_and_a_bad_file_named_at_400_px(
     expect(page.locator("#upload-status")).to_contain_text("now holds 2 rows")
 
     page.goto(f"{web_server.base_url}/ui/upload")
-    page.get_by_label("Choose a CSV file").set_input_files(
-        files=[{"name": "more.csv", "mimeType": "text/csv", "buffer": b"a,b\n3,z\n"}]
+    # Dropped on the page rather than chosen.
+    page.locator("#upload-drop").evaluate(
+        """zone => {
+            const data = new DataTransfer();
+            data.items.add(new File(["a,b\\n3,z\\n"], "more.csv", {type: "text/csv"}));
+            zone.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true, cancelable: true}));
+        }"""
     )
+    expect(page.get_by_label("Type of column 1")).to_have_value("LONG")
     page.get_by_label("Into").select_option(label="ab")
     page.get_by_label("Update method").select_option("APPEND")
     page.get_by_role("button", name="Upload", exact=True).click()
