@@ -68,7 +68,8 @@
     var body = { dataset: datasetSelect.value, sql: sql() };
     say("Running…");
     var started = performance.now();
-    fetch(form.getAttribute("data-run-url"), {
+    // datagrove.fetch (app.js) sends a person whose session ended to the sign-in page.
+    (window.datagrove ? window.datagrove.fetch : window.fetch.bind(window))(form.getAttribute("data-run-url"), {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
       body: JSON.stringify(body),
@@ -182,7 +183,7 @@
     chartNote.textContent = "";
     chartKind.value = spec.kind;
     fillSelect(chartX, columns, spec.x, true);
-    fillSelect(chartY, columns.filter(function () { return true; }), spec.y, false);
+    fillSelect(chartY, columns, spec.y, false);
     drawChart();
   }
 

@@ -45,7 +45,9 @@
   function send(method, url, body, contentType) {
     var headers = { "X-CSRF-Token": csrfToken() };
     if (contentType) headers["Content-Type"] = contentType;
-    return fetch(url, { method: method, headers: headers, body: body, credentials: "same-origin" })
+    // datagrove.fetch (app.js) sends a person whose session ended to the sign-in page.
+    var request = window.datagrove ? window.datagrove.fetch : window.fetch.bind(window);
+    return request(url, { method: method, headers: headers, body: body, credentials: "same-origin" })
       .then(function (response) {
         return response.json().then(function (json) {
           if (!response.ok) throw new Error(json.message || "The server answered " + response.status + ".");
