@@ -21,8 +21,17 @@ class AuditCatalog:
             db.execute(t.audit.insert().values(time=utcnow(), **values))
 
     def entries(
-        self, *, start: datetime | None, end: datetime | None, user_id: int | None, limit: int, offset: int
+        self,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        user_id: int | None,
+        limit: int,
+        offset: int,
+        action: str | None = None,
     ) -> list[AuditEntry]:
+        """Newest first; ``action`` keeps the entries whose action starts with it (``token`` keeps
+        ``token.create`` and ``token.revoke``)."""
         query = sa.select(t.audit)
         if start is not None:
             query = query.where(t.audit.c.time >= start)
@@ -30,6 +39,8 @@ class AuditCatalog:
             query = query.where(t.audit.c.time <= end)
         if user_id is not None:
             query = query.where(t.audit.c.actor_id == user_id)
+        if action:
+            query = query.where(t.audit.c.action.startswith(action, autoescape=True))
         query = query.order_by(t.audit.c.time.desc(), t.audit.c.id.desc()).limit(limit).offset(offset)
         with self.engine.connect() as db:
             return [_entry(row) for row in db.execute(query)]

@@ -58,7 +58,9 @@ class AuditLog:
         user_id: int | None,
         limit: int,
         offset: int,
+        action: str | None = None,
     ) -> list[AuditEntry]:
+        """A page of the log, newest first (admins only); ``action`` keeps the actions starting with it."""
         self._access.require(actor, Action.READ_AUDIT)
         return self._catalog.entries(
             start=start,
@@ -66,4 +68,5 @@ class AuditLog:
             user_id=user_id,
             limit=max(0, min(limit, MAX_AUDIT_PAGE)),
             offset=max(0, offset),
+            action=action,
         )

@@ -21,9 +21,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from datagrove.catalog.connector_runs import ConnectorCatalog
-from datagrove.connectors.base import secret_names
+from datagrove.connectors.base import ConnectorInfo, secret_names
 from datagrove.connectors.network import NetworkPolicy
 from datagrove.connectors.registry import connector as find_connector
+from datagrove.connectors.registry import connectors as registered_connectors
 from datagrove.crypto import SecretBox
 from datagrove.domain import Actor, ConfigEntry, ConnectorSettings, UpdateMethod
 from datagrove.errors import BadRequest
@@ -104,6 +105,16 @@ class ConnectorStreamService:
             return view
         settings = self._checked(actor, spec, current=current, stream_id=view.stream.id)
         return self._store(actor, view, settings)
+
+    def providers(self) -> list[ConnectorInfo]:
+        """Every registered connector, with the configuration items it takes (for a form)."""
+        return registered_connectors()
+
+    def list_connector_streams(self, *, actor: Actor, limit: int, offset: int) -> list[StreamView]:
+        """The connector streams among the first ``limit`` streams (from ``offset``) the actor may
+        see; push streams are left out, so a page may hold fewer."""
+        views = self._streams.list_streams(actor=actor, limit=limit, offset=offset)
+        return [view for view in views if view.stream.connector is not None]
 
     def provider_name(self, provider_key: str) -> str:
         try:

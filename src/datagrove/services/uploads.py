@@ -23,6 +23,7 @@ from datagrove.errors import NotFound
 from datagrove.services.access import Action
 from datagrove.services.datasets import DatasetService
 from datagrove.services.streams import StreamService
+from datagrove.tables.types import Column
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,18 @@ class UploadService:
             actor=actor, stream_id=stream_id, update_method=update_method
         )
         return Upload(dataset, stream_id, execution)
+
+    def create_and_open(
+        self, *, actor: Actor, name: str, description: str, columns: list[Column], update_method: UpdateMethod
+    ) -> Upload:
+        """A new dataset (with its stream) and a session on it: the upload page's "new dataset"."""
+        view = self._streams.create(
+            actor=actor, name=name, description=description, columns=columns, update_method=update_method
+        )
+        execution = self._streams.create_execution(
+            actor=actor, stream_id=view.stream.id, update_method=update_method
+        )
+        return Upload(view.dataset, view.stream.id, execution)
 
     def locate(self, *, actor: Actor, dataset_id: str, upload_id: int) -> Upload:
         """The session ``upload_id`` of the dataset (needs VIEW; what may be done with it is the

@@ -11,12 +11,25 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from datagrove.web import errors
+from datagrove.web.admin import router as admin_router
+from datagrove.web.connectors import router as connectors_router
+from datagrove.web.console import router as console_router
 from datagrove.web.datasets import router as datasets_router
 from datagrove.web.render import STATIC_DIR
 from datagrove.web.sign_in import router as sign_in_router
+from datagrove.web.tokens import router as tokens_router
+from datagrove.web.upload import router as upload_router
 
 # Every router of web pages; web-tools' pages are added to this tuple.
-ROUTERS = (sign_in_router, datasets_router)
+ROUTERS = (
+    sign_in_router,
+    datasets_router,
+    console_router,
+    upload_router,
+    admin_router,
+    tokens_router,
+    connectors_router,
+)
 
 
 def install(app: FastAPI) -> None:
