@@ -156,8 +156,12 @@ def test_check_passes_then_the_sweep_takes_a_dead_imports_files_only_past_the_sa
     assert young.returncode == 0, young.stderr
     assert json.loads(young.stdout)["datasets"][0]["orphans"] == []
     assert all(tables.exists(p) for p in placed)
-    recent = cli(server.data_dir, tables, "check", "--dataset", dataset_id)
-    assert recent.returncode == 0, recent.stdout  # young: it may be a commit in flight
+    # Young: it may be a commit in flight (for a commit claim and a minute; a long claim here, so
+    # that a slow machine's restart does not outlast the window).
+    recent = cli(
+        server.data_dir, tables, "check", "--dataset", dataset_id, DATAGROVE_COMMIT_CLAIM_SECONDS="3600"
+    )
+    assert recent.returncode == 0, recent.stdout
 
     tables.age(placed, THREE_DAYS)
     found = cli(server.data_dir, tables, "check")
