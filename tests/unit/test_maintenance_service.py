@@ -1,7 +1,8 @@
 """Table maintenance as a specification: expiry leaves only the kept snapshots' files, never under a
 running read; compaction changes no row; the orphan sweep never takes an in-flight commit's files;
-``check`` finds a missing file and an orphan. Real catalogs (SQLite and PostgreSQL) through
-``build_services``; the maintenance clock is moved instead of waiting days."""
+``check`` finds a missing file, a file of the wrong size and an orphan. Real catalogs (SQLite and
+PostgreSQL) through ``build_services``, and the same tests with the tables in an S3 bucket (moto);
+the maintenance clock is moved instead of waiting days (an object's age is its Last-Modified)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,10 @@ from datagrove.errors import Conflict
 from datagrove.services.maintenance import MaintenanceService
 from datagrove.settings import Settings
 from datagrove.tables import maintenance as tm
+from datagrove.tables.storage import StoredObject
 from datagrove.tables.types import Column, ColumnType
 from tests.support.postgres import private_schema
+from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
 
 COLUMNS = [Column("id", ColumnType.LONG), Column("name", ColumnType.STRING), Column("x", ColumnType.DOUBLE)]
 DAY = timedelta(days=1)
@@ -46,7 +49,7 @@ class Clock:
         self.offset += by
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "s3"])
 def services(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Services]:
@@ -55,6 +58,19 @@ def services(
             monkeypatch.delenv(name)
     if request.param == "sqlite":
         yield build_services(Settings(data_dir=tmp_path))
+        return
+    if request.param == "s3":
+        moto: MotoServer = request.getfixturevalue("moto")
+        settings = Settings(
+            data_dir=tmp_path,
+            storage_url=f"s3://{moto.new_bucket()}/datagrove",
+            s3_endpoint=moto.endpoint,
+            s3_region=REGION,
+            s3_access_key_id=ACCESS_KEY_ID,
+            s3_secret_access_key=SECRET_ACCESS_KEY,  # type: ignore[arg-type]
+            s3_path_style=True,
+        )
+        yield build_services(settings)
         return
     with private_schema() as url:
         built = build_services(Settings(data_dir=tmp_path, catalog_url=url))
@@ -107,9 +123,23 @@ def rows_of(
     return json.loads("[" + b"".join(answer).decode() + "]")
 
 
+def stored_files(services: Services, dataset_id: str) -> list[StoredObject]:
+    """Every file under the table's location: in the data directory, or in the bucket."""
+    return tm.list_files(services.store.storage, tm.table_root(services.store, dataset_id))
+
+
 def data_files_on_disk(services: Services, dataset_id: str) -> set[str]:
-    root = tm.table_root(services.store, dataset_id)
-    return {f.uri for f in tm.list_files(root) if f.uri.endswith(".parquet")}
+    return {f.uri for f in stored_files(services, dataset_id) if f.uri.endswith(".parquet")}
+
+
+def place(services: Services, dataset_id: str, name: str, content: bytes, tmp: Path) -> str:
+    """Put a file of ``content`` in the table's data location (as a crashed writer would leave it);
+    returns its URI as maintenance spells it."""
+    source = tmp / uuid.uuid4().hex
+    source.write_bytes(content)
+    uri = f"{tm.table_root(services.store, dataset_id).rstrip('/')}/data/{name}"
+    services.store.storage.put(source, uri)
+    return tm.normal_uri(services.store.storage, uri)
 
 
 def files_of_live_snapshots(services: Services, dataset_id: str) -> set[str]:
@@ -141,7 +171,25 @@ def test_after_50_replaces_and_expiry_only_the_kept_snapshots_files_remain(
     assert sorted(r["id"] for r in rows_of(services, actor, dataset.id)) == [r[0] for r in generation(49)]
     assert service.check(dataset_id=dataset.id).ok
 
+    # The metadata file the expiry's own commit superseded goes one grace period later: then the
+    # storage (the whole bucket, for S3) holds exactly what the current metadata references.
+    clock.advance(timedelta(seconds=services.settings.resolved_maintenance_grace_seconds + 1))
+    assert service.expire(dataset_id=dataset.id)[0].files_deleted >= 1
+    everything = tm.list_files(services.store.storage, services.store.storage.root)
+    live = tm.referenced_files(services.store, dataset.id)
+    assert {f.uri for f in everything if f.uri.startswith(tm.table_root(services.store, dataset.id))} == set(
+        live
+    )
+    if not services.store.storage.is_local:
+        assert {f.uri for f in everything} == set(live)
+    assert service.check(dataset_id=dataset.id).ok
 
+
+# Retention and round claiming are decisions on metadata and catalog alone: local storage suffices.
+local_only = pytest.mark.parametrize("services", ["sqlite", "postgres"], indirect=True)
+
+
+@local_only
 def test_nothing_younger_than_the_retention_or_among_the_newest_snapshots_expires(
     services: Services, tmp_path: Path
 ):
@@ -214,7 +262,8 @@ def test_compaction_keeps_every_row_and_checksum_in_fewer_files(services: Servic
     # Written in the store's layout (DATAGROVE_PARQUET_CODEC): compaction moves old files to it.
     [compacted] = services.store.current_files(dataset.id)
     codec = services.store.parquet_layout.arrow_compression.upper()
-    metadata = pq.ParquetFile(compacted).metadata
+    with services.store.storage.open(compacted) as compacted_file:
+        metadata = pq.ParquetFile(compacted_file).metadata
     assert {metadata.row_group(0).column(i).compression for i in range(metadata.num_columns)} == {codec}
     assert checksums(services, actor, dataset.id) == before
     assert rows_of(services, actor, dataset.id) == before_rows  # even the order
@@ -239,19 +288,20 @@ def test_the_sweep_takes_only_unreferenced_files_older_than_the_safety_age(
     actor = admin(services)
     dataset = services.datasets.create(actor=actor, name="crashy", description="", columns=COLUMNS)
     load(services, actor, dataset.id, generation(1), tmp_path)
-    data_dir = Path(tm.table_root(services.store, dataset.id).removeprefix("file://")) / "data"
-    orphan = data_dir / f"{time.time_ns():020d}-deadbeef-000000.parquet"
-    orphan.write_bytes(b"PAR1 left by a crash")
+    storage = services.store.storage
+    orphan = place(
+        services, dataset.id, f"{time.time_ns():020d}-deadbeef-000000.parquet", b"PAR1 x", tmp_path
+    )
     clock = Clock()
     service = maintenance(services, clock)
     assert service.sweep(dataset_id=dataset.id)[0].orphans == ()
-    assert orphan.exists()
+    assert storage.exists(orphan)
     clock.advance(timedelta(seconds=services.settings.resolved_orphan_min_age_seconds + 1))
     # Besides ours: the metadata files of the table's first commits, which no read loads any more.
-    assert orphan.resolve().as_uri() in service.sweep(dataset_id=dataset.id, dry_run=True)[0].orphans
-    assert orphan.exists()
-    assert orphan.resolve().as_uri() in service.sweep(dataset_id=dataset.id)[0].orphans
-    assert not orphan.exists()
+    assert orphan in service.sweep(dataset_id=dataset.id, dry_run=True)[0].orphans
+    assert storage.exists(orphan)
+    assert orphan in service.sweep(dataset_id=dataset.id)[0].orphans
+    assert not storage.exists(orphan)
     assert service.check(dataset_id=dataset.id).ok
     assert len(rows_of(services, actor, dataset.id)) == 5
 
@@ -263,24 +313,31 @@ def test_check_passes_on_a_healthy_table_and_reports_a_missing_file_and_an_orpha
     dataset = services.datasets.create(actor=actor, name="checked", description="", columns=COLUMNS)
     for g in range(3):
         load(services, actor, dataset.id, generation(g), tmp_path, method=UpdateMethod.APPEND)
-    service = maintenance(services, Clock())
-    hour_ago = time.time() - 3600
-    for stored in tm.list_files(tm.table_root(services.store, dataset.id)):  # none is "in flight"
-        os.utime(Path(stored.uri.removeprefix("file://")), (hour_ago, hour_ago))
+    storage = services.store.storage
+    clock = Clock()
+    service = maintenance(services, clock)
     healthy = service.check(dataset_id=dataset.id)
     assert healthy.ok and healthy.files > 3, healthy
 
-    first, *_ = services.store.current_files(dataset.id)
-    Path(first).unlink()
-    orphan = Path(first).parent / "0-orphan-000000.parquet"
-    orphan.write_bytes(b"x")
-    os.utime(orphan, (hour_ago, hour_ago))
+    first, second, _ = services.store.current_files(dataset.id)
+    storage.delete(first)
+    resized = tmp_path / "resized"
+    resized.write_bytes(b"PAR1 not the file the metadata describes")
+    storage.put(resized, second)
+    orphan = place(services, dataset.id, "0-orphan-000000.parquet", b"x", tmp_path)
+    young = service.check(dataset_id=dataset.id)
+    assert orphan in young.recent and not young.orphans  # it may be a commit's in flight
+    clock.advance(timedelta(seconds=services.settings.commit_claim_seconds + 61))
     found = service.check(dataset_id=dataset.id)
     assert not found.ok
-    assert [p for p in found.problems if "missing file" in p and Path(first).name in p]
-    assert [o for o in found.orphans if orphan.name in o]
+    name = first.rsplit("/", 1)[-1]
+    assert [p for p in found.problems if "missing file" in p and name in p]
+    name = second.rsplit("/", 1)[-1]
+    assert [p for p in found.problems if name in p and "bytes, the metadata records" in p]
+    assert [o for o in found.orphans if orphan in o]
 
 
+@local_only
 def test_the_background_round_is_done_by_one_node_per_interval(services: Services, tmp_path: Path):
     actor = admin(services)
     dataset = services.datasets.create(actor=actor, name="shared", description="", columns=COLUMNS)

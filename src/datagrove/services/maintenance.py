@@ -18,6 +18,16 @@ then reads that snapshot's files for as long as it runs, so:
 
 Nor does the expiry remove the snapshot of a stream commit still COMMITTING: its retry finds its
 commit key in the history and does nothing, which keeps it exactly-once.
+
+Tables in an S3 bucket are maintained by the same code as those in the data directory: every
+listing, size, time and deletion goes through ``Storage``. An object's age is its Last-Modified,
+the time it was placed (for a multipart upload, when the upload began: still inside the commit
+claim the safety age outlasts). A query on any node resolves its snapshot and then pins local
+copies of its files in that node's file cache before it reads, so deleting an object once the
+grace period is over cannot touch a running read; the copies other caches still hold of deleted
+objects are evicted by their LRU in time, and are never wrong meanwhile (an object never changes,
+and no live snapshot names it). Staged stream parts in the bucket (``staging/``) are not a table's
+files: the stream reaper removes those of finished executions on every node.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from datagrove.catalog.maintenance import MaintenanceCatalog
 from datagrove.catalog.repository import Catalog, utcnow
 from datagrove.catalog.streams import StreamCatalog
 from datagrove.domain import ExecutionState
-from datagrove.errors import Conflict, NotFound
+from datagrove.errors import NotFound
 from datagrove.services.datasets import PROCESS, DatasetService
 from datagrove.tables import maintenance as tm
 from datagrove.tables.check import check_table
@@ -124,10 +134,6 @@ class MaintenanceService:
     def start(self) -> None:
         if self._settings.interval_seconds <= 0:
             return
-        if not self._store.storage.is_local:
-            # Expiry, sweep and compaction read and delete files by local path so far.
-            log.warning("table maintenance is not done on object storage yet; tables there keep every file")
-            return
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run_forever, name="maintenance", daemon=True)
         self._thread.start()
@@ -213,8 +219,6 @@ class MaintenanceService:
         ]
 
     def _targets(self, dataset_id: str | None) -> list[str]:
-        if not self._store.storage.is_local:
-            raise Conflict("table maintenance is not available on object storage yet (storage_url is set)")
         if dataset_id is None:
             return self._maintenance.dataset_ids()
         self._catalog.get_dataset(dataset_id)  # NotFound for an unknown dataset
@@ -237,7 +241,7 @@ class MaintenanceService:
             deleted = len(deletable)
             if not dry_run:
                 for uri in deletable:
-                    tm.delete_file(uri)
+                    tm.delete_file(self._store.storage, uri)
                 self._maintenance.forget_expired(dataset_id, due)
         plan = tm.plan_expiry(
             self._store,
@@ -271,7 +275,7 @@ class MaintenanceService:
             orphans.append(stored.uri)
         if not dry_run:
             for uri in orphans:
-                tm.delete_file(uri)
+                tm.delete_file(self._store.storage, uri)
         return SweepReport(dataset_id, tuple(orphans), young)
 
     def _unfinished_commit_keys(self) -> set[str]:

@@ -1,5 +1,7 @@
 """Whether a table's Iceberg metadata and its files agree: every file a snapshot references exists
 with the size the metadata records, and which files under the table's location nothing references.
+The files are listed through the store's ``Storage`` (one listing of the table's location, a local
+directory or a prefix of a bucket), not looked up one by one.
 
 ``datagrove check`` (services/maintenance.py) runs it for every dataset and adds the catalog's side.
 """
@@ -8,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from datagrove.errors import NotFound
-from datagrove.tables.maintenance import References, StoredFile, list_files, stat_file, superseded_metadata
+from datagrove.errors import DatagroveError, NotFound
+from datagrove.tables.maintenance import References, list_files, stat_file, superseded_metadata
+from datagrove.tables.storage import StoredObject
 from datagrove.tables.store import TableStore
 
 
@@ -22,7 +25,7 @@ class TableCheck:
     snapshots: int = 0
     referenced: int = 0
     problems: list[str] = field(default_factory=list)
-    unreferenced: list[StoredFile] = field(default_factory=list)
+    unreferenced: list[StoredObject] = field(default_factory=list)
 
 
 def check_table(store: TableStore, dataset_id: str) -> TableCheck:
@@ -37,20 +40,33 @@ def check_table(store: TableStore, dataset_id: str) -> TableCheck:
         return found
     found.snapshots = len(table.metadata.snapshots)
     try:
-        referenced = References(table).all_files()
+        referenced = References(table, store.storage).all_files()
     except Exception as exc:  # noqa: BLE001 - a manifest list or manifest that cannot be read
         found.problems.append(f"a manifest cannot be read: {exc}")
         return found
     found.referenced = len(referenced)
+    try:
+        stored = {f.uri: f for f in list_files(store.storage, table.location())}
+    except DatagroveError as exc:  # a bucket that cannot be reached, a table outside this storage
+        found.problems.append(f"the table's files cannot be listed: {exc}")
+        return found
     for uri, size in sorted(referenced.items()):
-        stored = stat_file(uri)
-        if stored is None:
+        file = stored.get(uri) or _look_up(store, uri)
+        if file is None:
             found.problems.append(f"missing file {uri}")
-        elif size is not None and stored.size != size:
-            found.problems.append(f"file {uri} has {stored.size} bytes, the metadata records {size}")
-    history = superseded_metadata(table)  # may be there or gone: neither is a disagreement
+        elif size is not None and file.size != size:
+            found.problems.append(f"file {uri} has {file.size} bytes, the metadata records {size}")
+    history = superseded_metadata(table, store.storage)  # may be there or gone: neither is a disagreement
     found.unreferenced = sorted(
-        (f for f in list_files(table.location()) if f.uri not in referenced and f.uri not in history),
+        (f for uri, f in stored.items() if uri not in referenced and uri not in history),
         key=lambda f: f.uri,
     )
     return found
+
+
+def _look_up(store: TableStore, uri: str) -> StoredObject | None:
+    """A referenced file the listing of the table's location lacks: maybe it lives elsewhere."""
+    try:
+        return stat_file(store.storage, uri)
+    except DatagroveError:  # in no storage this server reaches
+        return None

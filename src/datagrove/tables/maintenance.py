@@ -3,19 +3,20 @@ orphan files no snapshot references, and compaction of small data files into one
 
 Deciding *when* a file may go (grace periods, safety ages, claims) is the caller's business
 (``services/maintenance.py``); this module says which files are referenced, by what, and does the
-Iceberg commits. Every file is reached by URI through the few functions under "file access" below,
-so that the storage behind them (a local directory today, object storage later) can change there.
+Iceberg commits. Every file is reached by URI through ``Storage`` (the few functions under "file
+access" below), so a table in the data directory and one in an S3 bucket are maintained by the same
+code.
 """
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,6 +31,7 @@ from datagrove.errors import Conflict
 from datagrove.tables.batch_files import arrow_schema
 from datagrove.tables.csv_canonical import arrow_writer
 from datagrove.tables.parquet_layout import ParquetLayout
+from datagrove.tables.storage import Storage, StoredObject
 from datagrove.tables.store import COMMIT_ATTEMPTS, COMMIT_KEY_PROPERTY, TableStore, _local_path
 from datagrove.tables.types import Column
 
@@ -39,48 +41,37 @@ COMPACTION_MAX_BYTES = 1024**3
 OPERATION_PROPERTY = "datagrove.operation"
 
 
-# --- file access (the one seam to storage) ------------------------------------------------------
+# --- file access (through ``Storage``: a local directory and a bucket alike) ---------------------
 
 
-def normal_uri(uri: str) -> str:
+def normal_uri(storage: Storage, uri: str) -> str:
     """One spelling per file, so that URIs from the metadata and from a listing compare equal."""
-    return _local_path(uri).resolve().as_uri()
+    if storage.is_local:
+        return _local_path(uri).resolve().as_uri()
+    parsed = urlparse(uri)
+    return f"s3://{parsed.netloc}{parsed.path}" if parsed.scheme == "s3a" else uri
 
 
-@dataclass(frozen=True)
-class StoredFile:
-    uri: str
-    size: int
-    modified: float  # seconds since the epoch
+def stat_file(storage: Storage, uri: str) -> StoredObject | None:
+    """The file's size and modification (placing) time, None when it does not exist."""
+    found = storage.stat(uri)
+    return None if found is None else StoredObject(normal_uri(storage, uri), found.size, found.modified)
 
 
-def stat_file(uri: str) -> StoredFile | None:
-    """The file's size and modification time, None when it does not exist."""
-    try:
-        found = _local_path(uri).stat()
-    except FileNotFoundError:
-        return None
-    return StoredFile(normal_uri(uri), found.st_size, found.st_mtime)
+def list_files(storage: Storage, root_uri: str) -> list[StoredObject]:
+    """Every file under ``root_uri`` (recursively), with its size and modification time: on S3 the
+    object's Last-Modified, which is when it was placed (objects are written once)."""
+    return [
+        StoredObject(normal_uri(storage, found.uri), found.size, found.modified)
+        for found in storage.objects(root_uri)
+    ]
 
 
-def list_files(root_uri: str) -> list[StoredFile]:
-    """Every file under ``root_uri`` (recursively)."""
-    root = _local_path(root_uri)
-    found: list[StoredFile] = []
-    for directory, _, names in os.walk(root):
-        for name in names:
-            path = Path(directory) / name
-            try:
-                stat = path.stat()
-            except FileNotFoundError:
-                continue  # removed while we listed
-            found.append(StoredFile(path.resolve().as_uri(), stat.st_size, stat.st_mtime))
-    return found
-
-
-def delete_file(uri: str) -> None:
-    """Delete the file; a file already gone is fine."""
-    _local_path(uri).unlink(missing_ok=True)
+def delete_file(storage: Storage, uri: str) -> None:
+    """Delete the file; a file already gone is fine. Local copies that other nodes' file caches hold
+    of a deleted object stay until their LRU evicts them: objects never change, so they are never
+    wrong, and no current snapshot names them any more."""
+    storage.delete(uri)
 
 
 # --- what the metadata references ---------------------------------------------------------------
@@ -96,8 +87,9 @@ class DataFile:
 class References:
     """The files that snapshots of one table reference, read from its manifests once each."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, storage: Storage) -> None:
         self.table = table
+        self._storage = storage
         self._manifest_files: dict[str, tuple[DataFile, ...]] = {}
 
     def data_files(self, snapshot: Snapshot) -> tuple[DataFile, ...]:
@@ -107,7 +99,7 @@ class References:
             if manifest.manifest_path not in self._manifest_files:
                 self._manifest_files[manifest.manifest_path] = tuple(
                     DataFile(
-                        normal_uri(entry.data_file.file_path),
+                        normal_uri(self._storage, entry.data_file.file_path),
                         entry.data_file.file_size_in_bytes,
                         entry.data_file.record_count,
                     )
@@ -121,9 +113,9 @@ class References:
         metadata records for it (None where it records none)."""
         found: dict[str, int | None] = {}
         for snapshot in snapshots:
-            found[normal_uri(snapshot.manifest_list)] = None
+            found[normal_uri(self._storage, snapshot.manifest_list)] = None
             for manifest in snapshot.manifests(self.table.io):
-                found[normal_uri(manifest.manifest_path)] = manifest.manifest_length
+                found[normal_uri(self._storage, manifest.manifest_path)] = manifest.manifest_length
             for data in self.data_files(snapshot):
                 found[data.uri] = data.size
         return found
@@ -132,21 +124,21 @@ class References:
         """Every file the table's current metadata needs: its own metadata file and every file of
         every snapshot it still holds."""
         found = self.files(self.table.metadata.snapshots)
-        found[normal_uri(self.table.metadata_location)] = None
+        found[normal_uri(self._storage, self.table.metadata_location)] = None
         return found
 
 
-def superseded_metadata(table: Table) -> set[str]:
+def superseded_metadata(table: Table, storage: Storage) -> set[str]:
     """The table's earlier metadata files that its metadata log still names: no read loads them
     (a read loads the current one, once, when it starts); the expiry deletes them after the grace
     period like other files it leaves, and a file the log names may be gone."""
-    current = normal_uri(table.metadata_location)
-    return {normal_uri(e.metadata_file) for e in table.metadata.metadata_log} - {current}
+    current = normal_uri(storage, table.metadata_location)
+    return {normal_uri(storage, e.metadata_file) for e in table.metadata.metadata_log} - {current}
 
 
 def referenced_files(store: TableStore, dataset_id: str) -> dict[str, int | None]:
     """Every file the table's live metadata references (see ``References.all_files``)."""
-    return References(store.load_table(dataset_id)).all_files()
+    return References(store.load_table(dataset_id), store.storage).all_files()
 
 
 def table_root(store: TableStore, dataset_id: str) -> str:
@@ -197,10 +189,17 @@ def plan_expiry(
         and (s.summary is None or s.summary.get(COMMIT_KEY_PROPERTY) not in keep_commit_keys)
     ]
     kept = [s for s in snapshots if s not in expiring]
-    references = References(table)
+    references = References(table, store.storage)
     still_needed = references.files(kept)
     unreferenced = [uri for uri in references.files(expiring) if uri not in still_needed]
-    unreferenced.extend(uri for uri in sorted(superseded_metadata(table)) if stat_file(uri) is not None)
+    # The superseded metadata files still there: a listing per directory, not a request per file.
+    superseded = superseded_metadata(table, store.storage)
+    present = {
+        f.uri
+        for directory in {uri.rsplit("/", 1)[0] for uri in superseded}
+        for f in list_files(store.storage, directory)
+    }
+    unreferenced.extend(uri for uri in sorted(superseded) if uri in present)
     return ExpiryPlan(tuple(s.snapshot_id for s in expiring), len(kept), tuple(unreferenced))
 
 
@@ -225,13 +224,15 @@ def expire_snapshots(store: TableStore, dataset_id: str, snapshot_ids: Sequence[
 # --- orphans ------------------------------------------------------------------------------------
 
 
-def unreferenced_files(store: TableStore, dataset_id: str) -> list[StoredFile]:
+def unreferenced_files(store: TableStore, dataset_id: str) -> list[StoredObject]:
     """Files under the table's location that its live metadata neither references nor names as
     superseded metadata (orphans of a crashed commit, and files of expired snapshots not yet
     deleted), oldest first."""
     table = store.load_table(dataset_id)
-    referenced = References(table).all_files() | dict.fromkeys(superseded_metadata(table))
-    found = [f for f in list_files(table.location()) if f.uri not in referenced]
+    referenced = References(table, store.storage).all_files() | dict.fromkeys(
+        superseded_metadata(table, store.storage)
+    )
+    found = [f for f in list_files(store.storage, table.location()) if f.uri not in referenced]
     return sorted(found, key=lambda f: f.modified)
 
 
@@ -262,7 +263,7 @@ def plan_compaction(
     snapshot = table.current_snapshot()
     if snapshot is None:
         return CompactionPlan(0, ())
-    data = sorted(References(table).data_files(snapshot), key=lambda f: _local_path(f.uri).name)
+    data = sorted(References(table, store.storage).data_files(snapshot), key=lambda f: _name(f.uri))
     small = [f for f in data if f.size < target_bytes // 2]
     if len(small) <= min_small_files:
         return CompactionPlan(len(data), ())
@@ -288,35 +289,38 @@ def compact(
     schema) and replace the groups' files by them in ONE Iceberg commit that changes no row and
     leaves the table's properties (its watermark) as they are. Returns the number of files written.
 
+    Each file is written in the local ``staging`` directory and then placed in the table's data
+    location through the store's ``Storage`` (a rename locally, an upload to a bucket), as every
+    writer's files are; the commit then names them, or a crash leaves them to the orphan sweep.
     The commit is made only on the snapshot the plan was made from: if another commit landed in
-    between, ``CommitFailedException`` is raised and the written files are removed (the caller
-    holds the dataset's commit claim, so that takes a claim that ran out)."""
+    between, ``Conflict`` is raised and the placed files are removed (the caller holds the dataset's
+    commit claim, so that takes a claim that ran out)."""
     if not plan.groups:
         return 0
+    storage = store.storage
     table = store.load_table(dataset_id, for_commit=True)
     if table.metadata.current_snapshot_id != plan.snapshot_id:
         raise Conflict("the table changed since the compaction was planned; the next round compacts it")
     schema = arrow_schema(columns)
-    data_dir = _local_path(table.location()) / "data"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = f"{table.location().rstrip('/')}/data"
     key = f"compact-{uuid.uuid4().hex[:12]}"
-    placed: list[Path] = []
+    placed: list[str] = []
     try:
         for index, group in enumerate(plan.groups):
             written = staging / f"{index:06d}.parquet"
-            _rewrite(group, written, schema, store.parquet_layout)
+            _rewrite(group, written, schema, store.parquet_layout, storage)
             # Named after the group's first file: sorting names still gives insertion order.
-            prefix = _local_path(group[0].uri).name.split("-", 1)[0]
+            prefix = _name(group[0].uri).split("-", 1)[0]
             prefix = prefix if prefix.isdigit() else f"{time.time_ns():020d}"
-            target = data_dir / f"{prefix}-{key}-{index:06d}.parquet"
-            os.replace(written, target)
-            placed.append(target)
+            target = f"{data_dir}/{prefix}-{key}-{index:06d}.parquet"
+            placed.append(target)  # before the upload: a half-uploaded object is removed too
+            storage.put(written, target)
         crashpoints.reached(crashpoints.COMPACTION_PLACED)
         removed = {f.uri for group in plan.groups for f in group}
         snapshot = table.current_snapshot()
         assert snapshot is not None
         live = {
-            normal_uri(entry.data_file.file_path): entry.data_file
+            normal_uri(storage, entry.data_file.file_path): entry.data_file
             for manifest in snapshot.manifests(table.io)
             for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
         }
@@ -327,28 +331,36 @@ def compact(
         ):
             for uri in removed:
                 rewrite.delete_data_file(live[uri])
-            for path in placed:
-                rewrite.append_data_file(parquet_file_to_data_file(table.io, table.metadata, path.as_uri()))
+            for uri in placed:
+                rewrite.append_data_file(parquet_file_to_data_file(table.io, table.metadata, uri))
     except BaseException as exc:
-        for path in placed:
-            path.unlink(missing_ok=True)
+        for uri in placed:
+            storage.delete(uri)
         if isinstance(exc, CommitFailedException):
             raise Conflict("another commit landed during the compaction; the next round compacts it") from exc
         raise
     return len(placed)
 
 
-def _rewrite(group: Sequence[DataFile], target: Path, schema: pa.Schema, layout: ParquetLayout) -> None:
-    """Copy the rows of ``group`` (in order) into one Parquet file of the store's layout (codec,
-    row groups, dictionaries), a batch at a time: compaction also moves older files to it."""
+def _name(uri: str) -> str:
+    return uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _rewrite(
+    group: Sequence[DataFile], target: Path, schema: pa.Schema, layout: ParquetLayout, storage: Storage
+) -> None:
+    """Copy the rows of ``group`` (in order) into the local Parquet file ``target`` of the store's
+    layout (codec, row groups, dictionaries), a batch at a time: compaction also moves older files
+    to it. Files in a bucket are read in ranges, row group by row group, not downloaded whole."""
     writer: pq.ParquetWriter | None = None
     try:
         for file in group:
-            for batch in pq.ParquetFile(_local_path(file.uri)).iter_batches(layout.row_group_rows):
-                rows = pa.Table.from_batches([batch]).select(schema.names).cast(schema)
-                if writer is None:
-                    writer = arrow_writer(target, schema, layout, first=rows)
-                writer.write_table(rows, row_group_size=layout.row_group_rows)
+            with storage.open(file.uri) as source:
+                for batch in pq.ParquetFile(source).iter_batches(layout.row_group_rows):
+                    rows = pa.Table.from_batches([batch]).select(schema.names).cast(schema)
+                    if writer is None:
+                        writer = arrow_writer(target, schema, layout, first=rows)
+                    writer.write_table(rows, row_group_size=layout.row_group_rows)
         if writer is None:
             writer = arrow_writer(target, schema, layout, first=None)
     finally:

@@ -13,9 +13,11 @@ filesystem object and in the properties only: no method returns or logs them.
 
 from __future__ import annotations
 
+import builtins
 import concurrent.futures
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -27,6 +29,10 @@ from datagrove.errors import DatagroveError
 
 RANGE_BYTES = 16 * 1024 * 1024  # one ranged GET of a download
 RANGE_THREADS = 4  # ranged GETs of one download at once
+# S3 refuses a CopyObject of a larger object (AWS: 5 GiB); ``move`` streams those instead. A staged
+# stream part can pass it: its Parquet comes from a CSV body of up to max_upload_bytes (16 GiB).
+COPY_OBJECT_MAX_BYTES = 5 * 1024**3
+COPY_CHUNK_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,15 @@ class S3Options:
 
     def __repr__(self) -> str:
         return f"S3Options(endpoint={self.endpoint!r}, region={self.region!r}, path_style={self.path_style})"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One file or object as a listing sees it."""
+
+    uri: str
+    size: int
+    modified: float  # seconds since the epoch: when it was placed (an object's Last-Modified)
 
 
 class StorageError(DatagroveError):
@@ -147,10 +162,30 @@ class Storage:
                 os.replace(self._path(source), self._path(target))
                 os.utime(self._path(target))  # placed now: see put
                 return
-            self._fs.copy_file(self._path(source), self._path(target))
+            size = self.size(source)
+            if size is not None and size > COPY_OBJECT_MAX_BYTES:
+                self._copy_streamed(source, target)
+            else:
+                self._fs.copy_file(self._path(source), self._path(target))
         except OSError as exc:
             raise StorageError(f"could not move {os.path.basename(source)}: {_reason(exc)}") from exc
         self.delete(source)
+
+    def _copy_streamed(self, source: str, target: str) -> None:
+        """Copy through this process: read the source as a stream and write the target as one, which
+        pyarrow uploads in parts (a multipart upload, with no single-request size limit)."""
+        try:
+            with (
+                self._fs.open_input_stream(self._path(source)) as data,
+                self._fs.open_output_stream(self._path(target)) as out,
+            ):
+                while chunk := data.read(COPY_CHUNK_BYTES):
+                    out.write(chunk)
+        except BaseException:
+            # Closing the stream on the way out completed the upload with what it had: a part of
+            # the object must not stand in for it (a retry of the move copies it again).
+            self.delete(target)
+            raise
 
     def open(self, uri: str) -> BinaryIO:
         """The object for reading (a seekable file)."""
@@ -210,6 +245,30 @@ class Storage:
             for info in infos
             if info.type == pafs.FileType.File or (not recursive and info.type == pafs.FileType.Directory)
         ]
+
+    def stat(self, uri: str) -> StoredObject | None:
+        """The file's size and when it was placed; None if there is none."""
+        try:
+            info = self._fs.get_file_info(self._path(uri))
+        except OSError as exc:
+            raise StorageError(f"could not look up {os.path.basename(uri)}: {_reason(exc)}") from exc
+        return self._stored(info) if info.type == pafs.FileType.File else None
+
+    def objects(self, prefix: str) -> builtins.list[StoredObject]:
+        """Every file under ``prefix`` (a directory URI, recursively) with its size and time, in one
+        listing (on S3 a ListObjects per thousand objects, no request per object)."""
+        selector = pafs.FileSelector(self._path(prefix).rstrip("/"), recursive=True, allow_not_found=True)
+        try:
+            infos = self._fs.get_file_info(selector)
+        except OSError as exc:
+            raise StorageError(f"could not list the store: {_reason(exc)}") from exc
+        return [self._stored(info) for info in infos if info.type == pafs.FileType.File]
+
+    def _stored(self, info: pafs.FileInfo) -> StoredObject:
+        uri = Path(info.path).as_uri() if self.is_local else "s3://" + info.path
+        # No time known counts as placed now: a maintenance sweep must never take it for old.
+        modified = info.mtime.timestamp() if info.mtime is not None else time.time()
+        return StoredObject(uri, info.size, modified)
 
     def delete(self, uri: str) -> None:
         """Delete the object; a missing one is fine."""
