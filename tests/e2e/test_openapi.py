@@ -143,3 +143,10 @@ def test_every_example_fits_its_schema(document):
                 for error in validator.iter_errors(m["example"]):
                     wrong.append(f"{method.upper()} {path} {where}: {error.message}")
     assert wrong == []
+
+
+def test_the_users_password_is_described_as_write_only(document):
+    user_write = document["components"]["schemas"]["UserWrite"]["properties"]["password"]
+    assert user_write["writeOnly"] is True
+    user_read = document["components"]["schemas"].get("User", {}).get("properties", {})
+    assert "password" not in user_read

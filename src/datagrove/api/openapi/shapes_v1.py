@@ -68,6 +68,12 @@ class UserWrite(BaseModel):
         None, description="Default Participant."
     )
     roleId: Literal[1, 2, 3, 4] | None = Field(None, description="Domo's role id, in place of role.")
+    password: str | None = Field(
+        None,
+        description="Write-only (beyond Domo): the password for signing in to the web interface, "
+        "stored as an Argon2 hash and never returned; null removes it.",
+        json_schema_extra={"writeOnly": True},
+    )
 
 
 class GroupWrite(BaseModel):
