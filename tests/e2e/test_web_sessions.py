@@ -92,6 +92,25 @@ def test_signing_out_ends_the_session_for_every_copy_of_the_cookie(server: Runni
     assert response.status_code == 303 and response.headers["location"].startswith("/?next=")
 
 
+def test_a_session_started_with_a_developer_token_ends_when_the_token_is_revoked(
+    server: RunningServer,
+) -> None:
+    with server.client() as api:
+        made = api.post("/api/data/v1/accesstokens", json={"name": "web " + uuid.uuid4().hex[:6]})
+        made.raise_for_status()
+    record = made.json()
+    with httpx.Client(base_url=server.base_url, headers=HTML, timeout=60) as client:
+        token = csrf_in(client.get("/").text)
+        response = client.post("/ui/sign-in", data={"csrf_token": token, "token": record["token"]})
+        assert response.status_code == 303, response.text
+        assert signed_in(client)
+        with server.client() as api:
+            api.delete(f"/api/data/v1/accesstokens/{record['id']}").raise_for_status()
+        page = client.get("/ui/datasets")
+        assert page.status_code == 303 and page.headers["location"].startswith("/")
+        assert not signed_in(client)
+
+
 def test_an_idle_session_ends(server: RunningServer) -> None:
     client = signed_in_client(server, make_person(server))
     assert signed_in(client)

@@ -170,6 +170,15 @@ class Authenticator:
             raise Unauthorized("the developer token has expired")
         return Actor(user=user, scopes=None, credential=f"token:{record.id}")
 
+    def developer_token_live(self, token_id: int) -> bool:
+        """Whether developer token ``token_id`` still exists and has not expired (a web session
+        started with it lasts only as long as the token does)."""
+        try:
+            record = self._catalog.get_access_token(token_id)
+        except NotFound:
+            return False
+        return record.expires_at is None or record.expires_at > datetime.now(UTC)
+
     def _login_failed(
         self,
         detail: str,

@@ -125,6 +125,11 @@ class WebSessions:
         if self._ended(row, now):
             self._sessions.delete_session(id_digest)
             raise Unauthorized("your session has ended; sign in again")
+        if not self._credential_live(row.credential):
+            self._sessions.delete_session(id_digest)
+            raise Unauthorized(
+                "the developer token you signed in with was revoked or has expired; sign in again"
+            )
         self._sessions.touch_session(id_digest, now)
         return _web_session(row)
 
@@ -163,6 +168,12 @@ class WebSessions:
             ip_address=source_address,
         )
         return SignedIn(cookie_value, WebSession(actor, csrf_token, expires_at))
+
+    def _credential_live(self, credential: str) -> bool:
+        """A session started with a developer token ends with it: a revoke takes effect on the very
+        next page, as it does for the API. A password session has nothing further to check."""
+        kind, _, token_id = credential.partition(":")
+        return kind != "token" or (token_id.isdigit() and self._auth.developer_token_live(int(token_id)))
 
     def _ended(self, row: SessionRow, now: datetime) -> bool:
         idle_until = row.last_seen_at + timedelta(seconds=self._settings.idle_seconds)
