@@ -4,8 +4,6 @@ a node killed mid-upload costs only that part's retry on another node."""
 
 from __future__ import annotations
 
-import base64
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.support.postgres import private_schema
+from tests.support.nodes import running_nodes
 from tests.support.s3 import MotoServer
 from tests.support.server import RunningServer
 
@@ -28,32 +26,8 @@ def rows(start: int, node: str, count: int = ROWS) -> bytes:
 
 @pytest.fixture(scope="module")
 def nodes(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RunningServer]]:
-    bucket = moto.new_bucket()
-    shared = {
-        **moto.env(bucket),
-        "DATAGROVE_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "DATAGROVE_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
-    }
-    with private_schema() as catalog_url:
-        first = RunningServer(
-            data_dir=tmp_path_factory.mktemp("node1"), catalog_url=catalog_url, extra_env=shared
-        )
-        started = [first.start()]  # the first migrates the catalog and creates the admin
-        try:
-            for name in ("node2", "node3"):
-                node = RunningServer(
-                    data_dir=tmp_path_factory.mktemp(name),
-                    catalog_url=catalog_url,
-                    extra_env=shared,
-                    client_id=first.client_id,
-                    client_secret=first.client_secret,
-                    token=first.token,
-                )
-                started.append(node.start())
-            yield started
-        finally:
-            for node in started:
-                node.stop()
+    with running_nodes(moto, tmp_path_factory, name="node") as started:
+        yield started
 
 
 def count(node: RunningServer, dataset_id: str) -> list:

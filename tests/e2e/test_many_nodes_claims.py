@@ -8,9 +8,7 @@ work many times while a test lasts; each test then reads the three nodes' logs t
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +22,7 @@ import pytest
 from tests.e2e.test_append_rows import append
 from tests.e2e.test_connector_schedules import MINUTELY, set_clock, settle
 from tests.support.connector_streams import config, history, new_stream, wait_for
-from tests.support.postgres import private_schema
+from tests.support.nodes import running_nodes
 from tests.support.s3 import MotoServer
 from tests.support.server import RunningServer
 from tests.support.sources import FileServer, Served
@@ -45,10 +43,7 @@ def clock(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def nodes(
     moto: MotoServer, clock: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[list[RunningServer]]:
-    shared = {
-        **moto.env(moto.new_bucket()),
-        "DATAGROVE_SECRET_KEY": base64.b64encode(os.urandom(32)).decode(),
-        "DATAGROVE_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
+    env = {
         "DATAGROVE_EXECUTION_IDLE_TIMEOUT_SECONDS": str(IDLE_SECONDS),
         "DATAGROVE_REAPER_INTERVAL_SECONDS": "0.2",
         "DATAGROVE_APPEND_FOLD_ROWS": str(FOLD_ROWS),
@@ -59,26 +54,8 @@ def nodes(
         "DATAGROVE_CONNECTOR_ALLOWED_HOSTS": "127.0.0.1",
         "DATAGROVE_CONNECTOR_HEARTBEAT_SECONDS": "2",  # taken for dead after 8 s: slow under load is not dead
     }
-    with private_schema() as catalog_url:
-        first = RunningServer(
-            data_dir=tmp_path_factory.mktemp("claims1"), catalog_url=catalog_url, extra_env=shared
-        )
-        started = [first.start()]  # the first migrates the catalog and creates the admin
-        try:
-            for name in ("claims2", "claims3"):
-                node = RunningServer(
-                    data_dir=tmp_path_factory.mktemp(name),
-                    catalog_url=catalog_url,
-                    extra_env=shared,
-                    client_id=first.client_id,
-                    client_secret=first.client_secret,
-                    token=first.token,
-                )
-                started.append(node.start())
-            yield started
-        finally:
-            for node in started:
-                node.stop()
+    with running_nodes(moto, tmp_path_factory, name="claims", env=env) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
