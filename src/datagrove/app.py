@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from datagrove import __version__
+from datagrove import __version__, metrics
 from datagrove.api import errors
 from datagrove.api.append_lane import AppendLane
 from datagrove.api.health import router as health_router
@@ -453,6 +453,8 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
+            seconds = time.monotonic() - started
+            metrics.request_served(scope, status, seconds)
             actor = scope["state"].get("actor")
             log.info(
                 "request",
@@ -461,7 +463,7 @@ class RequestLog:
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,
-                        "ms": round((time.monotonic() - started) * 1000, 1),
+                        "ms": round(seconds * 1000, 1),
                         "actor": actor.user.id if actor else None,
                         "toe": trace_id,
                     }

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from datagrove import metrics
 from datagrove.catalog.maintenance import MaintenanceCatalog
 from datagrove.catalog.repository import Catalog, utcnow
 from datagrove.catalog.streams import StreamCatalog
@@ -173,9 +174,11 @@ class MaintenanceService:
                         continue
                     self._maintain(dataset_id)
                     done += 1
+                metrics.job_ended("maintenance", "success")
             except NotFound:
                 continue  # deleted meanwhile
             except Exception:  # one dataset's failure must not hold up the others
+                metrics.job_ended("maintenance", "failure")
                 log.exception("maintaining a dataset failed", extra={"fields": {"dataset": dataset_id}})
         return done
 
