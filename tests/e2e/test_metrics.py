@@ -75,22 +75,35 @@ def test_imports_stream_commits_and_queries_move_their_counters(server: RunningS
         assert client.put(f"/v1/datasets/{strict_id}/data", content=strict).status_code == 204
         stream = client.post(
             "/v1/streams",
-            json={"dataSet": {"name": "metrics-stream", "schema": {"columns": [{"name": "s", "type": "STRING"}]}}},
+            json={
+                "dataSet": {
+                    "name": "metrics-stream",
+                    "schema": {"columns": [{"name": "s", "type": "STRING"}]},
+                }
+            },
         ).json()["id"]
         execution = client.post(f"/v1/streams/{stream}/executions").json()["id"]
-        assert client.put(f"/v1/streams/{stream}/executions/{execution}/part/1", content=part).status_code == 200
+        assert (
+            client.put(f"/v1/streams/{stream}/executions/{execution}/part/1", content=part).status_code == 200
+        )
         assert client.put(f"/v1/streams/{stream}/executions/{execution}/commit").status_code == 200
-        answer = client.post(f"/v1/datasets/query/execute/{fast_id}", json={"sql": "SELECT SUM(n) FROM table"})
+        answer = client.post(
+            f"/v1/datasets/query/execute/{fast_id}", json={"sql": "SELECT SUM(n) FROM table"}
+        )
         assert answer.status_code == 200 and answer.json()["rows"] == [[3]]
         bad = client.post(f"/v1/datasets/query/execute/{fast_id}", json={"sql": "SELECT nope FROM table"})
         assert bad.status_code == 400
     after = scrape(server)
 
-    assert moved(before, after, "datagrove_ingested_bytes_total", source="import") == len(canonical) + len(strict)
+    assert moved(before, after, "datagrove_ingested_bytes_total", source="import") == len(canonical) + len(
+        strict
+    )
     assert moved(before, after, "datagrove_ingested_bytes_total", source="stream_part") == len(part)
     assert moved(before, after, "datagrove_parts_converted_total", source="import", conversion="fast") == 1
     assert moved(before, after, "datagrove_parts_converted_total", source="import", conversion="strict") == 1
-    assert moved(before, after, "datagrove_parts_converted_total", source="stream_part", conversion="fast") == 1
+    assert (
+        moved(before, after, "datagrove_parts_converted_total", source="stream_part", conversion="fast") == 1
+    )
     assert moved(before, after, "datagrove_commits_total", kind="import", outcome="success") == 2
     assert moved(before, after, "datagrove_commits_total", kind="stream", outcome="success") == 1
     assert moved(before, after, "datagrove_commit_duration_seconds_count", kind="import") == 2
@@ -98,9 +111,15 @@ def test_imports_stream_commits_and_queries_move_their_counters(server: RunningS
     assert moved(before, after, "datagrove_queries_total", outcome="failure") == 1
     assert moved(before, after, "datagrove_query_duration_seconds_count") == 2
     route = "/v1/datasets/query/execute/{dataset_id}"
-    assert moved(before, after, "datagrove_http_requests_total", method="POST", route=route, status="200") == 1
-    assert moved(before, after, "datagrove_http_requests_total", method="POST", route=route, status="400") == 1
-    assert moved(before, after, "datagrove_http_request_duration_seconds_count", method="POST", route=route) == 2
+    assert (
+        moved(before, after, "datagrove_http_requests_total", method="POST", route=route, status="200") == 1
+    )
+    assert (
+        moved(before, after, "datagrove_http_requests_total", method="POST", route=route, status="400") == 1
+    )
+    assert (
+        moved(before, after, "datagrove_http_request_duration_seconds_count", method="POST", route=route) == 2
+    )
 
 
 def test_requests_are_counted_by_route_template_never_by_raw_path(server: RunningServer) -> None:
@@ -114,8 +133,13 @@ def test_requests_are_counted_by_route_template_never_by_raw_path(server: Runnin
     assert missing not in response.text and nowhere not in response.text
     after = scrape(server)
     template = "/v1/datasets/{dataset_id}"
-    assert moved(before, after, "datagrove_http_requests_total", method="GET", route=template, status="404") == 1
-    assert moved(before, after, "datagrove_http_requests_total", method="GET", route="unmatched", status="404") == 1
+    assert (
+        moved(before, after, "datagrove_http_requests_total", method="GET", route=template, status="404") == 1
+    )
+    assert (
+        moved(before, after, "datagrove_http_requests_total", method="GET", route="unmatched", status="404")
+        == 1
+    )
 
 
 def test_one_row_appends_show_in_the_buffer_depth_and_fold_lag(server: RunningServer) -> None:
@@ -152,7 +176,10 @@ def test_background_jobs_pool_use_and_the_process_are_measured(server: RunningSe
         time.sleep(0.5)
     assert all(done), done
     assert value(samples, "datagrove_catalog_pool_size", pool="catalog") > 0
-    assert ("datagrove_catalog_pool_connections", frozenset({("pool", "catalog"), ("state", "idle")})) in samples
+    assert (
+        "datagrove_catalog_pool_connections",
+        frozenset({("pool", "catalog"), ("state", "idle")}),
+    ) in samples
     assert value(samples, "process_open_fds") > 0
     assert value(samples, "process_resident_memory_bytes") > 0
 
