@@ -307,7 +307,7 @@ class AppendService:
                 groups = [rows for rows in groups if rows.dataset.id != gone.args[0]]
                 continue
             crashpoints.reached(crashpoints.APPEND_STORED)
-            metrics.INGESTED_BYTES.labels("append").inc(sum(len(batch.csv) for batch in batches))
+            metrics.INGESTED_BYTES.labels("append").inc(sum(len(batch.csv.encode()) for batch in batches))
             for rows in groups:
                 first = numbers[rows.dataset.id] - len(rows.lines) + 1
                 for offset, request in enumerate(rows.requests):
