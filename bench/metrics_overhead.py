@@ -108,6 +108,7 @@ def main() -> None:
         "with metrics req/s",
         "without req/s",
         "ratio (median of rounds)",
+        "rounds' ratios, min–max",
         "p50 ms with",
         "p50 ms without",
     ]
@@ -116,13 +117,15 @@ def main() -> None:
         with_rates = rates[(endpoint, "with metrics")]
         without_rates = rates[(endpoint, "without (baseline)")]
         # Each round's two figures were taken back to back: their ratio is the least drift-prone.
-        ratio = statistics.median(w / b for w, b in zip(with_rates, without_rates, strict=True))
+        ratios = [w / b for w, b in zip(with_rates, without_rates, strict=True)]
+        ratio = statistics.median(ratios)
         rows.append(
             [
                 endpoint,
                 f"{statistics.median(with_rates):,.0f}",
                 f"{statistics.median(without_rates):,.0f}",
                 f"{ratio:.3f}x",
+                f"{min(ratios):.2f}–{max(ratios):.2f}",
                 f"{statistics.median(p50s[(endpoint, 'with metrics')]):.1f}",
                 f"{statistics.median(p50s[(endpoint, 'without (baseline)')]):.1f}",
             ]
