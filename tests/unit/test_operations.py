@@ -4,6 +4,9 @@ tables in a directory or in a moto S3 bucket that then goes away."""
 from __future__ import annotations
 
 import shutil
+import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -124,3 +127,27 @@ def test_ready_with_the_bucket_and_not_ready_once_the_store_stops(catalog, tmp_p
     report = readiness.check()  # moto has stopped
     assert report.failed == ("storage",) and "cannot be reached" in report.checks["storage"]
     assert SECRET_ACCESS_KEY not in str(report)
+
+
+def test_a_store_that_never_answers_is_named_after_the_timeout_and_probes_do_not_pile_up(catalog):
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        options = S3Options(
+            endpoint=f"http://127.0.0.1:{silent.getsockname()[1]}",
+            region=REGION,
+            access_key_id="silent",
+            secret_access_key="silent",
+            path_style=True,
+        )
+        readiness = Readiness(
+            catalog=catalog, storage=Storage.s3("s3://silent/datagrove", options), timeout_seconds=1
+        )
+        started = time.monotonic()
+        reports = [readiness.check() for _ in range(2)]
+        elapsed = time.monotonic() - started
+        probes = [thread for thread in threading.enumerate() if thread.name == "readiness"]
+    assert reports[0].checks == {"catalog": "ok", "storage": "no answer within 1 s"}
+    assert all(report.failed == ("storage",) for report in reports)
+    assert elapsed < 5
+    assert len(probes) == 1  # the later checks waited on the probe in flight

@@ -14,9 +14,11 @@ process does, so that a load balancer does not restart a server whose storage is
 
 from __future__ import annotations
 
+import concurrent.futures
 import hmac
 import ipaddress
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from datagrove import metrics
@@ -97,29 +99,63 @@ class ReadinessReport:
         return not self.failed
 
 
+#: The checks, in the order they run.
+CHECKS = ("catalog", "storage")
+
+
 class Readiness:
-    def __init__(self, *, catalog: Catalog, storage: Storage) -> None:
+    """Runs the checks in one background probe at a time: a catalog or store that hangs (a
+    network partition) makes ``check`` answer "no answer" after ``timeout_seconds`` instead of
+    hanging, and repeated probes from a load balancer wait on the probe in flight instead of piling
+    up threads behind it."""
+
+    def __init__(self, *, catalog: Catalog, storage: Storage, timeout_seconds: float = 5.0) -> None:
         self._catalog = catalog
         self._storage = storage
+        self._timeout = timeout_seconds
+        self._lock = threading.Lock()
+        self._in_flight: tuple[concurrent.futures.Future[None], dict[str, str]] | None = None
 
     def check(self) -> ReadinessReport:
-        """Ping the catalog and probe the storage. A catalog error's text can name its host or
-        user, so only its kind is reported (the log has the rest); storage errors are ours and
-        carry no credential (``tables/storage.py``)."""
-        checks: dict[str, str] = {}
+        """Ping the catalog and probe the storage, or join the probe already running; waits at
+        most ``timeout_seconds``. A catalog error's text can name its host or user, so only its
+        kind is reported (the log has the rest); storage errors are ours and carry no credential
+        (``tables/storage.py``)."""
+        with self._lock:
+            if self._in_flight is None or self._in_flight[0].done():
+                done: concurrent.futures.Future[None] = concurrent.futures.Future()
+                results: dict[str, str] = {}
+                self._in_flight = (done, results)
+                threading.Thread(
+                    target=self._probe, args=(results, done), name="readiness", daemon=True
+                ).start()
+            done, results = self._in_flight
+        concurrent.futures.wait((done,), timeout=self._timeout)
+        checks = {name: results.get(name, f"no answer within {self._timeout:g} s") for name in CHECKS}
+        return ReadinessReport(checks, tuple(name for name in CHECKS if checks[name] != "ok"))
+
+    def _probe(self, results: dict[str, str], done: concurrent.futures.Future[None]) -> None:
+        try:
+            results["catalog"] = self._ping_catalog()
+            results["storage"] = self._probe_storage()
+        finally:
+            done.set_result(None)
+
+    def _ping_catalog(self) -> str:
         try:
             self._catalog.ping()
-            checks["catalog"] = "ok"
         except Exception as exc:
             log.warning("readiness: the catalog cannot be reached", exc_info=exc)
-            checks["catalog"] = f"unreachable ({type(exc).__name__})"
+            return f"unreachable ({type(exc).__name__})"
+        return "ok"
+
+    def _probe_storage(self) -> str:
         try:
             self._storage.probe()
-            checks["storage"] = "ok"
         except StorageError as exc:
             log.warning("readiness: the storage cannot be used", extra={"fields": {"error": exc.message}})
-            checks["storage"] = exc.message
+            return exc.message
         except Exception as exc:
             log.warning("readiness: the storage cannot be used", exc_info=exc)
-            checks["storage"] = f"unusable ({type(exc).__name__})"
-        return ReadinessReport(checks, tuple(name for name, state in checks.items() if state != "ok"))
+            return f"unusable ({type(exc).__name__})"
+        return "ok"
