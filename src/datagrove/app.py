@@ -15,14 +15,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from datagrove import __version__
+from datagrove import __version__, metrics
 from datagrove.api import errors
 from datagrove.api.append_lane import AppendLane
 from datagrove.api.health import router as health_router
 from datagrove.api.openapi import pages as openapi_pages
+from datagrove.api.operations import router as operations_router
 from datagrove.api.product.accesstokens import router as product_tokens_router
 from datagrove.api.product.accounts import router as product_accounts_router
 from datagrove.api.product.datasources import router as product_datasources_router
@@ -43,7 +45,7 @@ from datagrove.catalog.accounts import AccountCatalog
 from datagrove.catalog.appends import AppendCatalog
 from datagrove.catalog.audit import AuditCatalog
 from datagrove.catalog.connector_runs import ConnectorCatalog
-from datagrove.catalog.database import make_engine, migrate
+from datagrove.catalog.database import make_engine, migrate, pool_use
 from datagrove.catalog.maintenance import MaintenanceCatalog
 from datagrove.catalog.people import PeopleCatalog
 from datagrove.catalog.permissions import PermissionCatalog
@@ -62,6 +64,7 @@ from datagrove.services.connector_runs import ConnectorRuns, RunSettings
 from datagrove.services.connector_streams import ConnectorStreamService
 from datagrove.services.datasets import DatasetService
 from datagrove.services.maintenance import MaintenanceService, MaintenanceSettings
+from datagrove.services.operations import MetricsAccess, Readiness
 from datagrove.services.passwords import PasswordService
 from datagrove.services.people import PeopleService
 from datagrove.services.policies import PolicyService
@@ -111,6 +114,8 @@ class Services:
     maintenance: MaintenanceService
     passwords: PasswordService
     web_sessions: WebSessions
+    metrics_access: MetricsAccess
+    readiness: Readiness
 
 
 def build_services(settings: Settings) -> Services:
@@ -253,7 +258,9 @@ def build_services(settings: Settings) -> Services:
         datasets=datasets,
         store=store,
         settings=maintenance_settings(settings),
+        audit=audit,
     )
+    _watch_for_metrics(engine, append_catalog, appends)
     web_session_catalog = WebSessionCatalog(engine)
     passwords = PasswordService(sessions=web_session_catalog, access=access, audit=audit)
     return Services(
@@ -295,7 +302,19 @@ def build_services(settings: Settings) -> Services:
                 window_seconds=settings.sign_in_window_seconds,
             ),
         ),
+        metrics_access=MetricsAccess(
+            allow=settings.metrics_allow,
+            token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
+        ),
+        readiness=Readiness(catalog=catalog, storage=storage),
     )
+
+
+def _watch_for_metrics(engine: sa.Engine, append_catalog: AppendCatalog, appends: AppendService) -> None:
+    """What ``/metrics`` reads when scraped: the catalog pools, the append buffer."""
+    metrics.watch_pool("catalog", lambda: pool_use(engine))
+    metrics.watch_pool("appends", lambda: pool_use(append_catalog.engine))
+    metrics.watch_append_buffer(appends.buffer, appends.queued)
 
 
 def maintenance_settings(settings: Settings) -> MaintenanceSettings:
@@ -309,6 +328,7 @@ def maintenance_settings(settings: Settings) -> MaintenanceSettings:
         check_min_age_seconds=settings.commit_claim_seconds + 60,
         target_bytes=settings.compaction_target_bytes,
         min_small_files=settings.compaction_min_small_files,
+        audit_retention_days=settings.audit_retention_days,
     )
 
 
@@ -337,6 +357,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         product_uploads_router,
         product_datasources_router,
         health_router,
+        operations_router,
         oauth_router,
         datasets_router,
         streams_router,
@@ -453,6 +474,8 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
+            seconds = time.monotonic() - started
+            metrics.request_served(scope, status, seconds)
             actor = scope["state"].get("actor")
             log.info(
                 "request",
@@ -461,7 +484,7 @@ class RequestLog:
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,
-                        "ms": round((time.monotonic() - started) * 1000, 1),
+                        "ms": round(seconds * 1000, 1),
                         "actor": actor.user.id if actor else None,
                         "toe": trace_id,
                     }

@@ -232,6 +232,23 @@ class Settings(BaseSettings):
         description="Serve the API description: the OpenAPI 3.1 document at /openapi.json and its "
         "reference page at /docs (no token needed; they hold no data). false: both answer 404.",
     )
+    # Metrics, readiness and audit retention (issue 14: operations, docs/operations-metrics.md)
+    metrics_allow: str = Field(
+        "127.0.0.0/8,::1",
+        description="Comma-separated addresses or CIDR ranges that may read /metrics without a token "
+        "(the TCP peer's address); empty: none.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="A bearer token that lets any address read /metrics (Authorization: Bearer <token>); "
+        "unset: only metrics_allow's addresses may.",
+    )
+    audit_retention_days: float = Field(
+        365,
+        ge=0,
+        description="Activity log entries older than this are deleted in the background (with table "
+        "maintenance, once per maintenance_interval_seconds, by one node); 0: kept forever.",
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property

@@ -439,6 +439,9 @@ MATRIX.update(
 # Routes that answer without credentials, by design.
 OPEN = {
     ("GET", "/health"),
+    # Operations: /metrics has its own access rule (tests/e2e/test_metrics.py), /ready says no more.
+    ("GET", "/metrics"),
+    ("GET", "/ready"),
     ("GET", "/oauth/token"),
     ("POST", "/oauth/token"),
     # The API description holds no data (tests/e2e/test_openapi.py).

@@ -16,6 +16,7 @@ import re
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from datagrove import metrics
 from datagrove.api.bodies import parse_json_object, read_body
 from datagrove.api.errors import render_error
 from datagrove.api.product.uploads import append_row, is_one_row_append
@@ -23,6 +24,7 @@ from datagrove.api.security import presented_credential
 from datagrove.errors import DatagroveError
 
 UPLOADS_PATH = re.compile(r"/api/data/v3/datasources/([^/]+)/uploads/?")
+LANE_ROUTE = "/api/data/v3/datasources/{dataset_id}/uploads"  # the template of the route it stands for
 
 
 class AppendLane:
@@ -34,6 +36,7 @@ class AppendLane:
         if match is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        scope[metrics.ROUTE_KEY] = LANE_ROUTE  # routing, if the request goes on to it, names its own
         request = Request(scope, receive)
         try:
             credential = presented_credential(request)  # 401 first, as for every route

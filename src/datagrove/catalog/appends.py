@@ -113,6 +113,20 @@ class AppendCatalog:
         with self.engine.connect() as db:
             return [_batch(row) for row in db.execute(query)]
 
+    def unfolded(self) -> tuple[int, datetime | None]:
+        """Rows buffered and not yet folded, over every dataset, and when the oldest was buffered."""
+        b, s = t.append_batches, t.append_state
+        rows = sa.select(sa.func.coalesce(sa.func.sum(s.c.last_seq - s.c.folded_seq), 0))
+        oldest = (
+            sa.select(sa.func.min(b.c.created_at))
+            .join(s, s.c.dataset_id == b.c.dataset_id)
+            .where(b.c.last_seq > s.c.folded_seq)
+        )
+        with self.engine.connect() as db:
+            count = db.execute(rows).scalar_one()
+            first = db.execute(oldest).scalar_one()
+        return int(count), None if first is None else _aware(first)
+
     def due_for_fold(self, *, rows: int, size: int, older_than: datetime) -> list[str]:
         """Datasets whose buffer holds at least ``rows`` rows or ``size`` bytes of CSV, or a batch
         buffered before ``older_than``."""

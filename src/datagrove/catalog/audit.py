@@ -20,6 +20,21 @@ class AuditCatalog:
         with self.engine.begin() as db:
             db.execute(t.audit.insert().values(time=utcnow(), **values))
 
+    def delete_older(self, before: datetime, *, limit: int) -> int:
+        """Delete up to ``limit`` of the oldest entries made before ``before``, in one short
+        transaction (the time index finds them); returns how many."""
+        oldest = (
+            sa.select(t.audit.c.id)
+            .where(t.audit.c.time < before)
+            .order_by(t.audit.c.time, t.audit.c.id)
+            .limit(limit)
+        )
+        with self.engine.begin() as db:
+            ids = list(db.execute(oldest).scalars())
+            if ids:
+                db.execute(t.audit.delete().where(t.audit.c.id.in_(ids)))
+        return len(ids)
+
     def entries(
         self,
         *,

@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from datagrove.metrics import PoolUse
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -54,3 +56,14 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
             if sqlite:
                 connection.exec_driver_sql("PRAGMA foreign_keys=ON")
                 connection.commit()
+
+
+def pool_use(engine: sa.Engine) -> PoolUse | None:
+    """How the engine's connection pool is used now (for ``/metrics``); None for a pool that does
+    not keep connections (no size to report)."""
+    pool = engine.pool
+    if not isinstance(pool, sa.pool.QueuePool):
+        return None
+    return PoolUse(
+        size=pool.size(), checked_out=pool.checkedout(), idle=pool.checkedin(), overflow=pool.overflow()
+    )

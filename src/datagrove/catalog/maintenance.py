@@ -15,6 +15,10 @@ import sqlalchemy as sa
 
 from datagrove.catalog import schema as t
 
+#: Rounds of work that belong to no dataset are claimed in ``dg_maintenance_runs`` under keys
+#: starting with this (dataset ids are UUIDs): e.g. ``~audit-retention``.
+TASK_PREFIX = "~"
+
 
 class MaintenanceCatalog:
     def __init__(self, engine: sa.Engine) -> None:
@@ -73,12 +77,17 @@ class MaintenanceCatalog:
         live = sa.select(t.datasets.c.id)
         with self.engine.begin() as db:
             db.execute(t.expired_files.delete().where(t.expired_files.c.dataset_id.not_in(live)))
-            db.execute(t.maintenance_runs.delete().where(t.maintenance_runs.c.dataset_id.not_in(live)))
+            db.execute(
+                t.maintenance_runs.delete().where(
+                    t.maintenance_runs.c.dataset_id.not_in(live),
+                    ~t.maintenance_runs.c.dataset_id.startswith(TASK_PREFIX, autoescape=True),
+                )
+            )
 
     # --- rounds ---------------------------------------------------------------------------------
 
     def claim_round(self, dataset_id: str, *, node: str, now: datetime, not_since: datetime) -> bool:
-        """Claim this interval's maintenance of the dataset for ``node``: True when no node has
+        """Claim this interval's maintenance of the dataset (or task: ``TASK_PREFIX``) for ``node``: True when no node has
         claimed it since ``not_since``. One conditional UPDATE (or the first INSERT) wins per round
         across nodes."""
         r = t.maintenance_runs

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
-from datagrove import crashpoints
+from datagrove import crashpoints, metrics
 from datagrove.catalog.appends import AppendCatalog, AuditRow, NewBatch
 from datagrove.catalog.repository import Catalog, columns_to_json, utcnow
 from datagrove.domain import Actor, Dataset
@@ -159,6 +159,16 @@ class AppendService:
             return future
         self._queue.put(_Request(credential, dataset_id, values, delimiter, future))
         return future
+
+    def buffer(self) -> metrics.AppendBuffer:
+        """What waits to be folded, in the whole catalog (for ``/metrics``)."""
+        rows, oldest = self._appends.unfolded()
+        age = 0.0 if oldest is None else max(0.0, (utcnow() - oldest).total_seconds())
+        return metrics.AppendBuffer(rows=rows, oldest_age_seconds=age)
+
+    def queued(self) -> int:
+        """Requests of this process waiting for their group commit."""
+        return self._queue.qsize()
 
     def _write_forever(self) -> None:
         while True:
@@ -297,6 +307,7 @@ class AppendService:
                 groups = [rows for rows in groups if rows.dataset.id != gone.args[0]]
                 continue
             crashpoints.reached(crashpoints.APPEND_STORED)
+            metrics.INGESTED_BYTES.labels("append").inc(sum(len(batch.csv.encode()) for batch in batches))
             for rows in groups:
                 first = numbers[rows.dataset.id] - len(rows.lines) + 1
                 for offset, request in enumerate(rows.requests):
@@ -327,11 +338,16 @@ class AppendService:
         folded = 0
         for dataset_id in due:
             try:
-                folded += self.fold(dataset_id)
+                rows = self.fold(dataset_id)
             except Exception:  # one dataset's failure must not hold up the others' folds
+                metrics.job_ended("append_fold", "failure")
                 log.exception(
                     "folding a dataset's append buffer failed", extra={"fields": {"dataset": dataset_id}}
                 )
+                continue
+            if rows:
+                metrics.job_ended("append_fold", "success")
+            folded += rows
         return folded
 
     def fold(self, dataset_id: str) -> int:
@@ -364,14 +380,15 @@ class AppendService:
             files = write_buffered(batches, dataset.columns, area, parquet=self._store.parquet_layout)
             crashpoints.reached(crashpoints.FOLD_WRITTEN)
             try:
-                self._store.commit_files(
-                    dataset_id,
-                    files,
-                    replace=False,
-                    commit_key=f"fold-{last_seq}",
-                    appended_through=last_seq,
-                    expect_appended_through=watermark,
-                )
+                with metrics.committing("fold"):
+                    self._store.commit_files(
+                        dataset_id,
+                        files,
+                        replace=False,
+                        commit_key=f"fold-{last_seq}",
+                        appended_through=last_seq,
+                        expect_appended_through=watermark,
+                    )
             except ValueError as exc:  # pyiceberg: the schema changed since the rows were written
                 raise WatermarkMoved(str(exc)) from exc
         crashpoints.reached(crashpoints.FOLD_COMMITTED)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from datagrove.catalog.audit import AuditCatalog
@@ -15,6 +16,8 @@ from datagrove.services.access import AccessControl, Action
 log = logging.getLogger("datagrove.audit")
 
 MAX_AUDIT_PAGE = 1000
+# Entries deleted per transaction by the retention: a few ms of the catalog's write lock each.
+PRUNE_BATCH_ROWS = 5000
 
 
 class AuditLog:
@@ -48,6 +51,26 @@ class AuditLog:
             )
         except Exception:
             log.exception("could not write the activity log", extra={"fields": {"action": action}})
+
+    def prune(self, *, before: datetime, batch_rows: int = PRUNE_BATCH_ROWS, stop: Callable[[], bool]) -> int:
+        """Delete the entries made before ``before`` (retention; no actor: the server does it), in
+        batches of ``batch_rows`` each its own transaction, so writers to the catalog wait for one
+        batch at most; stops early once ``stop()`` is true. Returns how many were deleted, and
+        records that in the log itself when there were any."""
+        deleted = 0
+        while not stop():
+            batch = self._catalog.delete_older(before, limit=batch_rows)
+            deleted += batch
+            if batch < batch_rows:
+                break
+        if deleted:
+            self.record(
+                None,
+                "audit.prune",
+                object_type="AUDIT",
+                detail=f"{deleted} entries made before {before.isoformat()} deleted (retention)",
+            )
+        return deleted
 
     def entries(
         self,

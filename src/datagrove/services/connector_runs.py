@@ -32,6 +32,7 @@ from datetime import timedelta
 
 import pyarrow as pa
 
+from datagrove import metrics
 from datagrove.catalog.connector_runs import ConnectorCatalog
 from datagrove.catalog.repository import Catalog, utcnow
 from datagrove.catalog.streams import StreamCatalog
@@ -198,6 +199,7 @@ class ConnectorRuns:
         started = time.monotonic()
         try:
             rows = self._pull_and_commit(run, cancelled)
+            metrics.job_ended("connector_run", "success")
             log.info(
                 "connector run succeeded",
                 extra={
@@ -211,6 +213,7 @@ class ConnectorRuns:
             )
         except RunAborted:
             self._store.discard_execution(run.id)
+            metrics.job_ended("connector_run", "aborted")
             log.info("connector run aborted", extra={"fields": {"execution": run.id}})
         except TransientSourceError as exc:
             self._fail(run, exc.message, category="CONNECTOR", code=exc.code, retry=True)
@@ -313,6 +316,7 @@ class ConnectorRuns:
             error_code=code,
         )
         self._store.discard_execution(run.id)
+        metrics.job_ended("connector_run", "failure")
         log.warning(
             "connector run failed",
             extra={"fields": {"execution": run.id, "category": category, "code": code, "error": message}},

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from datagrove import metrics
 from datagrove.catalog.appends import AppendCatalog
 from datagrove.catalog.permissions import PermissionCatalog
 from datagrove.catalog.repository import Catalog, columns_from_json, utcnow
@@ -145,13 +146,14 @@ class DatasetService:
                             "a dataset with rows needs at least one column; to empty it, REPLACE its "
                             "data with an empty body first"
                         )
-                    self._store.change_schema(
-                        dataset_id,
-                        current,
-                        columns,
-                        buffered=buffered,
-                        snapshot_properties=made_by_properties("schema", user_id=actor.user.id),
-                    )
+                    with metrics.committing("schema"):
+                        self._store.change_schema(
+                            dataset_id,
+                            current,
+                            columns,
+                            buffered=buffered,
+                            snapshot_properties=made_by_properties("schema", user_id=actor.user.id),
+                        )
                     self._catalog.update_dataset(dataset_id, columns=columns)
                     self.record_data_change(dataset_id)
             changes = {key: value for key, value in changes.items() if key != "columns"} | {
@@ -200,11 +202,12 @@ class DatasetService:
                 threads=self._ingest_threads,
                 parquet=self._store.parquet_layout,
             )
+        metrics.converted("import", fast=ingested.canonical, csv_bytes=csv_path.stat().st_size)
         replace = method is UpdateMethod.REPLACE
         # Without columns the file holds no row (any row was refused above), and Iceberg cannot add a
         # file without columns: such an import commits no file.
         files = [ingested.path] if dataset.columns else []
-        with self.commit_claim(dataset_id):
+        with self.commit_claim(dataset_id), metrics.committing("import"):
             self._store.commit_files(
                 dataset_id,
                 files,

@@ -40,11 +40,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from datagrove.catalog.maintenance import MaintenanceCatalog
+from datagrove import metrics
+from datagrove.catalog.maintenance import TASK_PREFIX, MaintenanceCatalog
 from datagrove.catalog.repository import Catalog, utcnow
 from datagrove.catalog.streams import StreamCatalog
 from datagrove.domain import ExecutionState
 from datagrove.errors import NotFound
+from datagrove.services.audit import AuditLog
 from datagrove.services.datasets import PROCESS, DatasetService
 from datagrove.tables import maintenance as tm
 from datagrove.tables.check import check_table
@@ -52,6 +54,9 @@ from datagrove.tables.store import TableStore
 
 log = logging.getLogger("datagrove.maintenance")
 T = TypeVar("T")
+
+#: The round of the activity log's retention in ``dg_maintenance_runs`` (one node per interval).
+AUDIT_RETENTION = f"{TASK_PREFIX}audit-retention"
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class MaintenanceSettings:
     check_min_age_seconds: float  # younger unreferenced files may belong to a commit in flight
     target_bytes: int
     min_small_files: int
+    audit_retention_days: float = 0  # 0: the activity log is kept forever
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,7 @@ class MaintenanceService:
         datasets: DatasetService,
         store: TableStore,
         settings: MaintenanceSettings,
+        audit: AuditLog | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._maintenance = maintenance
@@ -125,6 +132,7 @@ class MaintenanceService:
         self._datasets = datasets
         self._store = store
         self._settings = settings
+        self._audit = audit
         self._clock = clock
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -155,9 +163,11 @@ class MaintenanceService:
 
     def run_due(self) -> int:
         """Maintain every dataset that no node has maintained for an interval: expire, sweep,
-        compact. Returns how many datasets this node maintained."""
+        compact; and prune the activity log if no node has for an interval. Returns how many
+        datasets this node maintained."""
         done = 0
         self._maintenance.forget_deleted_datasets()
+        self.prune_audit_due()
         for dataset_id in self._maintenance.dataset_ids():
             if self._stopping.is_set():
                 break
@@ -173,11 +183,50 @@ class MaintenanceService:
                         continue
                     self._maintain(dataset_id)
                     done += 1
+                metrics.job_ended("maintenance", "success")
             except NotFound:
                 continue  # deleted meanwhile
             except Exception:  # one dataset's failure must not hold up the others
+                metrics.job_ended("maintenance", "failure")
                 log.exception("maintaining a dataset failed", extra={"fields": {"dataset": dataset_id}})
         return done
+
+    def prune_audit_due(self) -> int | None:
+        """Delete the activity log entries older than the retention, if no node has done so for an
+        interval (a round claimed in the catalog under ``AUDIT_RETENTION``, like a dataset's).
+        Returns how many were deleted, None when it was not this node's turn or there is no
+        retention. A failure is logged and counted, and tried again next round."""
+        days = self._settings.audit_retention_days
+        if self._audit is None or days <= 0:
+            return None
+        started = time.monotonic()
+        now = self._clock()
+        try:
+            if not self._maintenance.claim_round(
+                AUDIT_RETENTION,
+                node=PROCESS,
+                now=now,
+                not_since=now - timedelta(seconds=self._settings.interval_seconds),
+            ):
+                return None
+            before = now - timedelta(days=days)
+            deleted = self._audit.prune(before=before, stop=self._stopping.is_set)
+        except Exception:
+            metrics.job_ended("audit_retention", "failure")
+            log.exception("pruning the activity log failed; will try again")
+            return None
+        metrics.job_ended("audit_retention", "success")
+        log.info(
+            "activity log pruned",
+            extra={
+                "fields": {
+                    "deleted": deleted,
+                    "before": before.isoformat(),
+                    "ms": round((time.monotonic() - started) * 1000, 1),
+                }
+            },
+        )
+        return deleted
 
     def _maintain(self, dataset_id: str) -> None:
         started = time.monotonic()

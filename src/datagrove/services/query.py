@@ -11,6 +11,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from datagrove import metrics
 from datagrove.domain import Actor, Dataset
 from datagrove.errors import BadRequest, DatagroveError
 from datagrove.services.access import Action
@@ -132,11 +133,13 @@ class _OnEnd:
             outcome="success" if outcome == "success" else "failure",
             detail=detail,
         )
+        seconds = time.monotonic() - self._started
+        metrics.query_ended(outcome, seconds)
         fields: dict[str, object] = {
             "dataset": self._dataset.id,
             "actor": self._actor.user.id,
             "rows": rows,
-            "seconds": round(time.monotonic() - self._started, 3),
+            "seconds": round(seconds, 3),
             "outcome": outcome,
         }
         if sandbox_reused is not None:

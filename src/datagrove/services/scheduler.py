@@ -20,6 +20,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from datagrove import metrics
 from datagrove.catalog.connector_runs import ConnectorCatalog
 from datagrove.catalog.streams import StreamCatalog
 from datagrove.domain import Execution
@@ -120,4 +121,7 @@ class Scheduler:
             try:
                 self.tick()
             except Exception:
+                metrics.job_ended("scheduler", "failure")
                 log.exception("scheduler tick failed; will try again")
+            else:
+                metrics.job_ended("scheduler", "success")

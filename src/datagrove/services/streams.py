@@ -26,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from datagrove import crashpoints
+from datagrove import crashpoints, metrics
 from datagrove.catalog.repository import Catalog, utcnow
 from datagrove.catalog.streams import StreamCatalog
 from datagrove.domain import (
@@ -313,6 +313,7 @@ class StreamService:
             )
             self._discard_replaced(self._streams.record_part(failed))
             raise
+        metrics.converted("stream_part", fast=ingested.canonical, csv_bytes=csv_path.stat().st_size)
         # From here the part lives where any node's commit finds it (on S3: in the bucket).
         location = self._store.stage_file(execution_id, target)
         part = Part(
@@ -394,7 +395,7 @@ class StreamService:
         parts = [p for p in self._streams.parts(execution.id) if p.state is PartState.READY]
         try:
             replace = execution.update_method is UpdateMethod.REPLACE
-            with self._datasets.commit_claim(dataset.id):
+            with self._datasets.commit_claim(dataset.id), metrics.committing("stream"):
                 self._store.commit_files(
                     dataset.id,
                     [p.path for p in parts if p.path],

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from datagrove import metrics
 from datagrove.domain import Actor, Dataset
 from datagrove.errors import Conflict, DatagroveError, NotFound
 from datagrove.services.access import Action
@@ -76,12 +77,15 @@ class VersionService:
                 dataset = self._datasets.get(actor=actor, dataset_id=dataset_id, action=Action.RESTORE)
                 past = self._store.version(dataset.id, snapshot_id, dataset.columns)
                 _require_same_schema(version, past.columns, dataset.columns)
-                self._store.restore_version(
-                    dataset.id,
-                    snapshot_id,
-                    appended_through=self._datasets.appended_rows_so_far(dataset.id),
-                    snapshot_properties=made_by_properties("restore", made_id=version, user_id=actor.user.id),
-                )
+                with metrics.committing("restore"):
+                    self._store.restore_version(
+                        dataset.id,
+                        snapshot_id,
+                        appended_through=self._datasets.appended_rows_so_far(dataset.id),
+                        snapshot_properties=made_by_properties(
+                            "restore", made_id=version, user_id=actor.user.id
+                        ),
+                    )
         except DatagroveError as exc:
             if exc.status < 500:
                 self._record(actor, dataset, f"version {version} -- {exc.message}", outcome="failure")

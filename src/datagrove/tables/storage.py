@@ -135,6 +135,26 @@ class Storage:
         # E.g. a table written to the data directory while the server now uses a bucket.
         raise DatagroveError(f"a file at {parsed.scheme or 'a local path'} is not in this server's storage")
 
+    def probe(self) -> None:
+        """Whether the storage can be used now, cheaply (for readiness checks): the data directory
+        exists and may be written, or the bucket answers. Raises ``StorageError`` naming what is
+        wrong; returns None when all is well."""
+        if self.is_local:
+            root = self._path(self.root)
+            if not os.path.isdir(root):
+                raise StorageError(f"the tables' directory {root} is missing")
+            # access(2) answers EROFS for a read-only filesystem even to root.
+            if not os.access(root, os.W_OK | os.X_OK):
+                raise StorageError(f"the tables' directory {root} cannot be written")
+            return
+        bucket = self._path(self.root).split("/", 1)[0]
+        try:
+            info = self._fs.get_file_info(bucket)
+        except OSError as exc:
+            raise StorageError(f"the bucket {bucket} cannot be reached: {_reason(exc)}") from exc
+        if info.type != pafs.FileType.Directory:
+            raise StorageError(f"the bucket {bucket} does not exist")
+
     # --- operations ----------------------------------------------------------------------------
 
     def put(self, source: Path, uri: str) -> None:

@@ -18,12 +18,13 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
 from datagrove import __version__
+from datagrove.api.openapi.operations_ops import OPS_OPERATIONS
 from datagrove.api.openapi.operations_product import PRODUCT_OPERATIONS
 from datagrove.api.openapi.operations_v1 import V1_OPERATIONS
 from datagrove.api.openapi.shapes_common import ERROR_EXAMPLES, Error
 from datagrove.api.openapi.spec import Content, Op
 
-OPERATIONS: dict[tuple[str, str], Op] = {**V1_OPERATIONS, **PRODUCT_OPERATIONS}
+OPERATIONS: dict[tuple[str, str], Op] = {**V1_OPERATIONS, **PRODUCT_OPERATIONS, **OPS_OPERATIONS}
 
 DESCRIPTION = """\
 Datagrove speaks two API families over the same data:

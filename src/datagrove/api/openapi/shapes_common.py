@@ -20,7 +20,7 @@ class Error(BaseModel):
     code: str = Field(
         description="Stable machine-readable code: bad_request, invalid_csv, invalid_sql, "
         "query_limit_exceeded, unauthorized, forbidden, not_found, conflict, dataset_deleted, "
-        "version_gone, payload_too_large, unsupported_media_type, http_error, internal_error."
+        "version_gone, payload_too_large, unsupported_media_type, http_error, internal_error, not_ready."
     )
     message: str = Field(description="What was wrong, for a person; never a stack trace or a secret.")
     toe: str = Field(description="The request's trace id, also in the server's log line for it.")
@@ -60,4 +60,9 @@ ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
     409: {"code": "conflict", "message": "execution 3 is not active (it is SUCCESS)"},
     410: {"code": "dataset_deleted", "message": "the dataset of stream 12 was deleted"},
     413: {"code": "payload_too_large", "message": "the upload is larger than the limit of 10737418240 bytes"},
+    503: {
+        "code": "not_ready",
+        "message": "not ready: storage: the tables' directory /srv/datagrove/warehouse is missing",
+        "details": {"checks": {"catalog": "ok", "storage": "the tables' directory ... is missing"}},
+    },
 }
