@@ -14,14 +14,17 @@ One server with small limits and a short window, so that the module stays quick.
 from __future__ import annotations
 
 import contextlib
+import io
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from datagrove.uploader import Server, upload
 from tests.e2e.test_sharing import Person, new_person
 from tests.support.server import RunningServer
 
@@ -252,6 +255,29 @@ def test_an_upload_past_a_users_slots_is_refused_until_the_running_one_ends(serv
             f"/v1/datasets/query/execute/{stream['dataSet']['id']}", json={"sql": "SELECT SUM(n) FROM table"}
         )
         assert rows.json()["rows"] == [[10]]
+
+
+def test_the_uploader_waits_out_the_slots_of_a_server_busy_with_its_own_parts(
+    server: RunningServer, tmp_path: Path
+):
+    """Eight parts, four at a time, to a server that takes one upload of this user at a time: the
+    parts refused with 429 are sent again after Retry-After, and every row arrives once."""
+    person = new_person(server, role="Editor")
+    with person.client(server) as client:
+        dataset = client.post("/v1/datasets", json={"name": "busy", "schema": SCHEMA}).json()["id"]
+        source = tmp_path / "numbers.csv"
+        source.write_text("".join(f"{n}\n" for n in range(20_000)))
+        done = upload(
+            source,
+            server=Server(server.base_url, token=person.token),
+            dataset_id=dataset,
+            parts=8,
+            parallel=4,
+            progress=io.StringIO(),
+        )
+        assert done.parts == 8
+        answer = query(client, dataset, "SELECT COUNT(*), SUM(n) FROM table")
+        assert answer.json()["rows"] == [[20_000, sum(range(20_000))]]
 
 
 # --- memory per query -----------------------------------------------------------------------------

@@ -32,8 +32,9 @@ from datagrove.errors import BadCredential, TooManyRequests
 from datagrove.services.audit import AuditLog
 from datagrove.services.auth import Authenticator, Credential, TokenGrant
 
-#: The subject unknown developer tokens are counted under (a wrong token names no one).
-DEVELOPER_TOKEN = "(developer token)"  # noqa: S105 - a label, not a secret
+#: The subject unknown developer tokens on API requests are counted under (a wrong token names no
+#: one). Not the web sign-in's: its per-subject limit would let API guessing lock out token sign-ins.
+DEVELOPER_TOKEN = "(developer token on the API)"  # noqa: S105 - a label, not a secret
 #: The prefix of the subject failed token requests are counted under (then the client id).
 OAUTH_CLIENT = "oauth client "
 
@@ -73,25 +74,17 @@ class FailedAttempts:
         """Raise ``TooManyRequests`` (audited) if ``subject`` or ``source_address`` is at its limit."""
         now = _now()
         since = now - timedelta(seconds=limits.window_seconds)
-        checks = [
-            (
-                self._failures.failures_since(since=since, source_address=source_address),
-                limits.per_address,
-                limits.address_limit,
-            )
-        ]
         if limits.per_subject is not None:
-            checks.insert(
-                0,
-                (
-                    self._failures.failures_since(since=since, subject=subject),
-                    limits.per_subject,
-                    limits.subject_limit,
-                ),
+            failures = self._failures.failures_since(since=since, subject=subject)
+            if len(failures) >= limits.per_subject:
+                raise self._refusal(
+                    limits, failures, limits.per_subject, limits.subject_limit, now, subject, source_address
+                )
+        failures = self._failures.failures_since(since=since, source_address=source_address)
+        if len(failures) >= limits.per_address:
+            raise self._refusal(
+                limits, failures, limits.per_address, limits.address_limit, now, subject, source_address
             )
-        for failures, limit, setting in checks:
-            if len(failures) >= limit:
-                raise self._refusal(limits, failures, limit, setting, now, subject, source_address)
 
     def failed(self, *, subject: str, source_address: str) -> None:
         """Count one failure of ``subject`` from ``source_address`` (and forget those past keeping)."""

@@ -20,13 +20,15 @@ class Error(BaseModel):
     code: str = Field(
         description="Stable machine-readable code: bad_request, invalid_csv, invalid_sql, "
         "query_limit_exceeded, unauthorized, forbidden, not_found, conflict, dataset_deleted, "
-        "version_gone, payload_too_large, unsupported_media_type, http_error, internal_error."
+        "version_gone, payload_too_large, unsupported_media_type, too_many_requests, http_error, "
+        "internal_error."
     )
     message: str = Field(description="What was wrong, for a person; never a stack trace or a secret.")
     toe: str = Field(description="The request's trace id, also in the server's log line for it.")
     details: dict[str, Any] | None = Field(
         None,
-        description="Structured detail when there is some, e.g. line, column and value of a bad CSV value.",
+        description="Structured detail when there is some, e.g. line, column and value of a bad CSV "
+        "value; for a 429, the limit reached (the setting's name) and retryAfterSeconds.",
     )
 
 
@@ -60,4 +62,10 @@ ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
     409: {"code": "conflict", "message": "execution 3 is not active (it is SUCCESS)"},
     410: {"code": "dataset_deleted", "message": "the dataset of stream 12 was deleted"},
     413: {"code": "payload_too_large", "message": "the upload is larger than the limit of 10737418240 bytes"},
+    429: {
+        "code": "too_many_requests",
+        "message": "too many queries at once: you are running 4 (limit query_slots_per_user: 4); "
+        "try again in 2 seconds",
+        "details": {"limit": "query_slots_per_user", "retryAfterSeconds": 2},
+    },
 }
