@@ -2,9 +2,9 @@
 counts the same failures.
 
 One table (``dg_sign_in_failures``, made for web sign-ins) holds every kind: a row is a *subject*
-(an email for a web sign-in, ``oauth client <id>`` for the token endpoint, ``(developer token)``
-for an unknown developer token), the source address and the time. The ``email`` column holds the
-subject; its index serves either.
+(an email for a web sign-in, ``(api) oauth client <id>`` for the token endpoint, ``(api) developer
+token`` for an unknown developer token on an API request), the source address and the time. The
+``email`` column holds the subject; its index serves either.
 """
 
 from __future__ import annotations
@@ -38,16 +38,26 @@ class AuthFailureCatalog:
             )
 
     def failures_since(
-        self, *, since: datetime, subject: str | None = None, source_address: str | None = None
+        self,
+        *,
+        since: datetime,
+        subject: str | None = None,
+        source_address: str | None = None,
+        prefix: str | None = None,
+        not_prefix: str | None = None,
     ) -> list[datetime]:
-        """When the failures for ``subject`` (or from ``source_address``, of every kind) after
-        ``since`` happened, oldest first."""
+        """When the failures for ``subject`` (or from ``source_address``) after ``since`` happened,
+        oldest first; only those whose subject starts with ``prefix``, or does not with ``not_prefix``."""
         f = t.sign_in_failures
         query = sa.select(f.c.failed_at).where(f.c.failed_at > since)
         if subject is not None:
             query = query.where(f.c.email == _subject(subject))
         if source_address is not None:
             query = query.where(f.c.source_address == source_address[:_ADDRESS_CHARS])
+        if prefix is not None:
+            query = query.where(f.c.email.startswith(prefix.lower(), autoescape=True))
+        if not_prefix is not None:
+            query = query.where(sa.not_(f.c.email.startswith(not_prefix.lower(), autoescape=True)))
         with self.engine.connect() as db:
             return [_aware(at) for at in db.execute(query.order_by(f.c.failed_at)).scalars()]
 

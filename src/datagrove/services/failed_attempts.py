@@ -6,8 +6,9 @@ catalog so that every node counts the same): web sign-ins with a password or a d
 A failure is counted under a *subject* (an email, an OAuth client id) and its source address. Each
 way has its own limits (``AttemptLimits``); at a limit the attempt is refused with 429 and the time
 to wait *before* its secret is checked, so guessing stops paying until enough counted failures
-have left the window. A count per address spans every way: an address that has been guessing
-client secrets gets no fresh allowance for developer tokens.
+have left the window. The API's failures (token endpoint, developer tokens) are counted together
+per address, and apart from the web sign-in's, so that neither can lock the other out: a guessing
+client of the API does not stop people signing in on the pages, nor the other way round.
 
 Only wrong credentials count (``errors.BadCredential``): an expired token is a client's everyday
 refresh, not an attack.
@@ -32,9 +33,10 @@ from datagrove.errors import BadCredential, TooManyRequests
 from datagrove.services.audit import AuditLog
 from datagrove.services.auth import Authenticator, Credential, TokenGrant
 
-#: The subject unknown developer tokens on API requests are counted under (a wrong token names no
-#: one). Not the web sign-in's: its per-subject limit would let API guessing lock out token sign-ins.
-DEVELOPER_TOKEN = "(developer token on the API)"  # noqa: S105 - a label, not a secret
+#: The start of every subject the API's failures are counted under (web sign-ins: the bare email).
+API = "(api) "
+#: The subject unknown developer tokens on API requests are counted under (a wrong token names no one).
+DEVELOPER_TOKEN = "developer token"  # noqa: S105 - a label, not a secret
 #: The prefix of the subject failed token requests are counted under (then the client id).
 OAUTH_CLIENT = "oauth client "
 
@@ -55,6 +57,7 @@ class AttemptLimits:
     window_seconds: int
     subject_limit: str
     address_limit: str
+    api: bool = False  # the API's failures, counted apart from the web sign-in's
 
 
 def _now() -> datetime:
@@ -75,26 +78,26 @@ class FailedAttempts:
         now = _now()
         since = now - timedelta(seconds=limits.window_seconds)
         if limits.per_subject is not None:
-            failures = self._failures.failures_since(since=since, subject=subject)
+            failures = self._failures.failures_since(since=since, subject=_stored(limits, subject))
             if len(failures) >= limits.per_subject:
                 raise self._refusal(
                     limits, failures, limits.per_subject, limits.subject_limit, now, subject, source_address
                 )
-        failures = self._failures.failures_since(since=since, source_address=source_address)
+        failures = self._from(limits, source_address, since)
         if len(failures) >= limits.per_address:
             raise self._refusal(
                 limits, failures, limits.per_address, limits.address_limit, now, subject, source_address
             )
 
-    def failed(self, *, subject: str, source_address: str) -> None:
+    def failed(self, limits: AttemptLimits, *, subject: str, source_address: str) -> None:
         """Count one failure of ``subject`` from ``source_address`` (and forget those past keeping)."""
         now = _now()
         self._failures.forget_failures(before=now - self._keep)
-        self._failures.record_failure(subject=subject, source_address=source_address, at=now)
+        self._failures.record_failure(subject=_stored(limits, subject), source_address=source_address, at=now)
 
-    def forget(self, subject: str) -> None:
+    def forget(self, limits: AttemptLimits, subject: str) -> None:
         """Forget ``subject``'s failures (it has just authenticated)."""
-        self._failures.forget_failures(subject=subject)
+        self._failures.forget_failures(subject=_stored(limits, subject))
 
     # --- developer tokens on API requests: no catalog query on the everyday path ---------------
 
@@ -120,10 +123,9 @@ class FailedAttempts:
     def token_failed(self, limits: AttemptLimits, *, source_address: str) -> None:
         """Count an unknown developer token from ``source_address``; once that brings the address to
         its limit, block it (this process) and raise ``TooManyRequests`` (audited)."""
-        self.failed(subject=DEVELOPER_TOKEN, source_address=source_address)
+        self.failed(limits, subject=DEVELOPER_TOKEN, source_address=source_address)
         now = _now()
-        since = now - timedelta(seconds=limits.window_seconds)
-        failures = self._failures.failures_since(since=since, source_address=source_address)
+        failures = self._from(limits, source_address, now - timedelta(seconds=limits.window_seconds))
         if len(failures) < limits.per_address:
             return
         refusal = self._refusal(
@@ -136,6 +138,12 @@ class FailedAttempts:
         raise refusal
 
     # --- internals ------------------------------------------------------------------------------
+
+    def _from(self, limits: AttemptLimits, source_address: str, since: datetime) -> list[datetime]:
+        """The failures of ``limits``' way (the API's, or the web sign-in's) from ``source_address``."""
+        if limits.api:
+            return self._failures.failures_since(since=since, source_address=source_address, prefix=API)
+        return self._failures.failures_since(since=since, source_address=source_address, not_prefix=API)
 
     def _refusal(
         self,
@@ -160,6 +168,10 @@ class FailedAttempts:
             f"({setting} = {limit})",
         )
         return TooManyRequests(_message(limits, setting, limit, wait), limit=setting, retryAfterSeconds=wait)
+
+
+def _stored(limits: AttemptLimits, subject: str) -> str:
+    return API + subject if limits.api else subject
 
 
 def _message(limits: AttemptLimits, setting: str, limit: int, wait: int) -> str:
@@ -195,6 +207,7 @@ class ApiAttemptLimits:
             window_seconds=self.window_seconds,
             subject_limit="auth_max_failures_per_client",
             address_limit="auth_max_failures_per_address",
+            api=True,
         )
 
     @property
@@ -208,6 +221,7 @@ class ApiAttemptLimits:
             window_seconds=self.window_seconds,
             subject_limit="auth_max_failures_per_address",
             address_limit="auth_max_failures_per_address",
+            api=True,
         )
 
 
@@ -238,7 +252,7 @@ class LimitedCredentials:
                 ip_address=source_address,
             )
         except BadCredential:
-            self._attempts.failed(subject=subject, source_address=source_address)
+            self._attempts.failed(self._token_endpoint, subject=subject, source_address=source_address)
             raise
 
     def actor_for(self, credential: Credential, *, source_address: str) -> Actor:

@@ -7,7 +7,7 @@
 * Each session has its own CSRF token; every state-changing web request must present it.
 * Failed sign-ins are counted per email and per source address within ``window_seconds``; at the
   limit, sign-in is refused (429) without checking the password, until the oldest counted failure
-  leaves the window (``services/failed_attempts.py``, shared with the API's credentials). A
+  leaves the window (``services/failed_attempts.py``; the API's failures are counted apart). A
   successful sign-in forgets the email's failures. Every sign-in, failed or not, is recorded in the
   activity log with the source address.
 """
@@ -110,7 +110,7 @@ class WebSessions:
         if user is None:
             self._failed(email, source_address, f"web sign-in refused for email {email[:320]!r}")
             raise Unauthorized("the email or password is not right")
-        self._attempts.forget(email)
+        self._attempts.forget(self._limits, email)
         return self._start(user, "password", source_address, "web sign-in with a password")
 
     def sign_in_with_token(self, *, token: str, source_address: str) -> SignedIn:
@@ -199,7 +199,7 @@ class WebSessions:
         self._attempts.refuse_when_limited(self._limits, subject=email, source_address=source_address)
 
     def _failed(self, email: str, source_address: str, detail: str | None) -> None:
-        self._attempts.failed(subject=email, source_address=source_address)
+        self._attempts.failed(self._limits, subject=email, source_address=source_address)
         if detail is not None:
             self._audit.record(
                 None, "login", object_type="USER", outcome="failure", detail=detail, ip_address=source_address
