@@ -44,6 +44,7 @@ from datagrove.api.public_v1.versions import router as versions_router
 from datagrove.catalog.accounts import AccountCatalog
 from datagrove.catalog.appends import AppendCatalog
 from datagrove.catalog.audit import AuditCatalog
+from datagrove.catalog.auth_failures import AuthFailureCatalog
 from datagrove.catalog.connector_runs import ConnectorCatalog
 from datagrove.catalog.database import make_engine, migrate, pool_use
 from datagrove.catalog.maintenance import MaintenanceCatalog
@@ -63,6 +64,7 @@ from datagrove.services.auth import Authenticator
 from datagrove.services.connector_runs import ConnectorRuns, RunSettings
 from datagrove.services.connector_streams import ConnectorStreamService
 from datagrove.services.datasets import DatasetService
+from datagrove.services.failed_attempts import ApiAttemptLimits, FailedAttempts, LimitedCredentials
 from datagrove.services.maintenance import MaintenanceService, MaintenanceSettings
 from datagrove.services.operations import MetricsAccess, Readiness
 from datagrove.services.passwords import PasswordService
@@ -75,10 +77,12 @@ from datagrove.services.streams import StreamService
 from datagrove.services.uploads import UploadService
 from datagrove.services.versions import VersionService
 from datagrove.services.web_sessions import SessionSettings, WebSessions
+from datagrove.services.work_slots import SlotLimit, Work, WorkSlots
 from datagrove.settings import Settings
 from datagrove.tables.file_cache import FileCache
 from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.sandbox import QueryLimits
+from datagrove.tables.sandbox_pool import SpillDirectories
 from datagrove.tables.sandbox_pool import keep_idle as keep_idle_sandboxes
 from datagrove.tables.storage import S3Options, Storage
 from datagrove.tables.store import TableStore
@@ -116,6 +120,8 @@ class Services:
     web_sessions: WebSessions
     metrics_access: MetricsAccess
     readiness: Readiness
+    credentials: LimitedCredentials
+    work_slots: WorkSlots
 
 
 def build_services(settings: Settings) -> Services:
@@ -196,9 +202,16 @@ def build_services(settings: Settings) -> Services:
         max_rows=settings.query_max_rows,
         threads=settings.query_threads,
         memory_limit=settings.query_memory_limit,
+        spill_root=str(settings.query_spill_dir),
+        spill_limit=settings.query_spill_limit,
     )
+    settings.query_spill_dir.mkdir(exist_ok=True)
+    SpillDirectories.remove_stale(settings.query_spill_dir)
     keep_idle_sandboxes(settings.query_sandbox_pool)
-    query = QueryService(datasets=datasets, store=store, policies=policies, audit=audit, limits=limits)
+    work_slots = work_slots_from(settings)
+    query = QueryService(
+        datasets=datasets, store=store, policies=policies, audit=audit, limits=limits, slots=work_slots
+    )
     # The key sealing credentials: a setting, or a 0600 file in the data directory (never the catalog).
     box = SecretBox.from_setting_or_file(settings.secret_key, settings.data_dir)
     network = NetworkPolicy.from_settings(settings)
@@ -263,6 +276,11 @@ def build_services(settings: Settings) -> Services:
     _watch_for_metrics(engine, append_catalog, appends)
     web_session_catalog = WebSessionCatalog(engine)
     passwords = PasswordService(sessions=web_session_catalog, access=access, audit=audit)
+    attempts = FailedAttempts(
+        failures=AuthFailureCatalog(engine),
+        audit=audit,
+        keep_seconds=max(settings.sign_in_window_seconds, settings.auth_failure_window_seconds),
+    )
     return Services(
         settings=settings,
         catalog=catalog,
@@ -294,6 +312,7 @@ def build_services(settings: Settings) -> Services:
             passwords=passwords,
             auth=auth,
             audit=audit,
+            attempts=attempts,
             settings=SessionSettings(
                 idle_seconds=settings.web_session_idle_seconds,
                 max_seconds=settings.web_session_max_seconds,
@@ -307,6 +326,30 @@ def build_services(settings: Settings) -> Services:
             token=settings.metrics_token.get_secret_value() if settings.metrics_token else None,
         ),
         readiness=Readiness(catalog=catalog, storage=storage),
+        credentials=LimitedCredentials(
+            auth=auth,
+            attempts=attempts,
+            limits=ApiAttemptLimits(
+                per_client=settings.auth_max_failures_per_client,
+                per_address=settings.auth_max_failures_per_address,
+                window_seconds=settings.auth_failure_window_seconds,
+            ),
+        ),
+        work_slots=work_slots,
+    )
+
+
+def work_slots_from(settings: Settings) -> WorkSlots:
+    return WorkSlots(
+        {
+            Work.QUERY: SlotLimit(
+                settings.query_slots_per_user, settings.query_slots, "query_slots_per_user", "query_slots"
+            ),
+            Work.UPLOAD: SlotLimit(
+                settings.upload_slots_per_user, settings.upload_slots, "upload_slots_per_user", "upload_slots"
+            ),
+        },
+        retry_after_seconds=settings.limit_retry_after_seconds,
     )
 
 

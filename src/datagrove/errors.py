@@ -6,6 +6,7 @@
     │   ├── InvalidSql             400 invalid_sql
     │   └── QueryLimitExceeded     400 query_limit_exceeded
     ├── Unauthorized               401 unauthorized
+    │   └── BadCredential          401 unauthorized      (a wrong secret or an unknown token: counted)
     ├── Forbidden                  403 forbidden
     ├── NotFound                   404 not_found
     ├── Conflict                   409 conflict
@@ -13,7 +14,7 @@
     │   └── VersionGone            410 version_gone      (a dataset version no longer in its history)
     ├── PayloadTooLarge            413 payload_too_large
     ├── UnsupportedMediaType       415 unsupported_media_type
-    └── TooManyRequests            429 too_many_requests (``details`` has retryAfterSeconds)
+    └── TooManyRequests            429 too_many_requests (``details``: retryAfterSeconds, and the limit)
 
 Every subclass carries an HTTP status and a stable ``code``; the API layer renders all of them in
 one place (``datagrove.api.errors``) as Domo's error shape. Third-party exceptions are translated
@@ -60,6 +61,12 @@ class Unauthorized(DatagroveError):
     code = "unauthorized"
 
 
+class BadCredential(Unauthorized):
+    """A credential that is wrong, not merely out of date: an unknown OAuth client or a wrong secret,
+    an unknown developer token. Only these count as failed attempts towards the authentication
+    limits (an expired token is a client's everyday refresh, not an attack)."""
+
+
 class Forbidden(DatagroveError):
     status = 403
     code = "forbidden"
@@ -100,7 +107,9 @@ class UnsupportedMediaType(DatagroveError):
 
 
 class TooManyRequests(DatagroveError):
-    """Refused until later (failed web sign-ins); ``details["retryAfterSeconds"]`` says when."""
+    """Refused until later (too many failed authentications, no free work slot).
+    ``details["retryAfterSeconds"]`` says when to try again (the ``Retry-After`` header), and
+    ``details["limit"]``, where there is one, names the setting that was reached."""
 
     status = 429
     code = "too_many_requests"

@@ -7,13 +7,16 @@ fails when one is missing there. Nothing reads the environment at import time: c
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from datagrove.tables.parquet_layout import DEFAULT_CODEC, Codec
+
+_DUCKDB_SIZE = re.compile(r"\s*\d+(\.\d+)?\s*(B|bytes|[KMGT]i?B)\s*", re.IGNORECASE)
 
 
 class Settings(BaseSettings):
@@ -249,6 +252,52 @@ class Settings(BaseSettings):
         description="Activity log entries older than this are deleted in the background (with table "
         "maintenance, once per maintenance_interval_seconds, by one node); 0: kept forever.",
     )
+    # --- operation limits (issue 14: docs/operations-limits.md) ---
+    auth_max_failures_per_client: int = Field(
+        10,
+        ge=1,
+        description="Failed /oauth/token requests allowed for one client id within the window; more "
+        "are refused (429) without checking the secret.",
+    )
+    auth_max_failures_per_address: int = Field(
+        50,
+        ge=1,
+        description="Failed API authentications (/oauth/token, unknown developer tokens) allowed from "
+        "one source address within the window; more are refused (429).",
+    )
+    auth_failure_window_seconds: int = Field(
+        300, ge=1, description="The window in which failed API authentications are counted."
+    )
+    query_slots_per_user: int = Field(
+        4, ge=1, description="Queries one user may run at once in one server process; more are 429."
+    )
+    query_slots: int = Field(16, ge=1, description="Queries one server process runs at once; more are 429.")
+    upload_slots_per_user: int = Field(
+        8,
+        ge=1,
+        description="Uploads (stream parts, upload session parts, imports) one user may send at once to "
+        "one server process; more are 429.",
+    )
+    upload_slots: int = Field(
+        32, ge=1, description="Uploads one server process receives at once; more are 429."
+    )
+    limit_retry_after_seconds: int = Field(
+        2, ge=1, description="Retry-After of a request refused for want of a query or upload slot."
+    )
+    query_spill_limit: str = Field(
+        "10GB",
+        description="Disk a query may spill to (DuckDB max_temp_directory_size) when it needs more than "
+        "query_memory_limit, in its own directory under data_dir/query-spill; 0GB: never spill.",
+    )
+
+    @field_validator("query_spill_limit")
+    @classmethod
+    def _a_duckdb_size(cls, value: str) -> str:
+        # Checked here: DuckDB would refuse it only at the first query, as an internal error.
+        if not _DUCKDB_SIZE.fullmatch(value):
+            raise ValueError(f"{value!r} is not a size such as 10GB, 512MB or 1.5GiB")
+        return value.strip()
+
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property
@@ -293,6 +342,10 @@ class Settings(BaseSettings):
     @property
     def staging_dir(self) -> Path:
         return (self.data_dir / "staging").resolve()
+
+    @property
+    def query_spill_dir(self) -> Path:
+        return (self.data_dir / "query-spill").resolve()
 
     @property
     def resolved_file_cache_dir(self) -> Path:

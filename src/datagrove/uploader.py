@@ -30,6 +30,7 @@ import hashlib
 import http.client
 import json
 import math
+import random
 import shutil
 import sys
 import tempfile
@@ -55,6 +56,7 @@ SEND_BYTES = 1 * MiB  # the progress bar moves once per chunk sent
 SPOOL_BYTES = 128 * MiB  # a compressed part larger than this waits on disk instead of in memory
 RETRIES = 3
 BACKOFF_SECONDS = 0.5
+BUSY_WAIT_SECONDS = 600.0  # how long a request waits out the server's 429s (e.g. its upload slots)
 TIMEOUT_SECONDS = 900.0  # the server validates a whole part before it answers
 IDLE_SECONDS = 2.0  # servers close idle keep-alive connections (uvicorn after 5 s)
 GZIP_MAGIC = b"\x1f\x8b"
@@ -70,6 +72,14 @@ class UploadFailed(DatagroveError):
 
 class _Transient(Exception):
     """A failure worth another attempt: a connection error, a 5xx or a checksum mismatch."""
+
+
+class _Busy(Exception):
+    """The server refused for now (429: at a limit) and said when to try again."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class _Cancelled(Exception):
@@ -347,6 +357,9 @@ class Client:
             answer = {"message": raw[:500].decode("utf-8", "replace")}
         if response.status >= 500:
             raise _Transient(f"the server answered {response.status}: {_message(answer)}")
+        if response.status == 429:
+            retry_after = response.getheader("retry-after", "")
+            raise _Busy(_message(answer), float(retry_after) if retry_after.isdigit() else 1.0)
         if response.status >= 400:
             refused = UploadFailed(_message(answer), status=response.status)
             if isinstance(answer, dict) and isinstance(answer.get("details"), dict):
@@ -379,15 +392,27 @@ def _message(answer: Any) -> str:
 
 
 def retrying(what: str, attempt: Callable[[], T]) -> T:
-    """``attempt()``, again after each ``_Transient`` failure, at most ``RETRIES`` more times."""
-    for number in range(RETRIES + 1):
+    """``attempt()``, again after each ``_Transient`` failure, at most ``RETRIES`` more times; and
+    again after the server's Retry-After while it is busy (429), for at most ``BUSY_WAIT_SECONDS``."""
+    failures = 0
+    busy_until: float | None = None
+    while True:
         try:
             return attempt()
+        except _Busy as exc:
+            busy_until = busy_until or time.monotonic() + BUSY_WAIT_SECONDS
+            # A little jitter, so that parallel parts refused together do not return together.
+            wait = exc.retry_after * (1 + random.random() / 2)  # noqa: S311 - not for security
+            if time.monotonic() + wait > busy_until:
+                raise UploadFailed(
+                    f"{what}: the server stayed busy for {BUSY_WAIT_SECONDS:g} s; the last time: {exc}"
+                ) from exc
+            time.sleep(wait)
         except _Transient as exc:
-            if number == RETRIES:
+            if failures == RETRIES:
                 raise UploadFailed(f"{what} failed {RETRIES + 1} times; the last time: {exc}") from exc
-            time.sleep(BACKOFF_SECONDS * 2**number)
-    raise AssertionError("unreachable")
+            time.sleep(BACKOFF_SECONDS * 2**failures)
+            failures += 1
 
 
 def upload(

@@ -35,8 +35,13 @@ def error_response(
     }
     if details:
         body["details"] = details
-    headers = {"WWW-Authenticate": 'Bearer realm="datagrove"'} if status == 401 else None
-    return json_response(body, status=status, headers=headers)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="datagrove"'
+    retry_after = (details or {}).get("retryAfterSeconds")
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)  # RFC 9110 §10.2.3: delay-seconds
+    return json_response(body, status=status, headers=headers or None)
 
 
 def render_error(request: Request, exc: DatagroveError) -> Response:

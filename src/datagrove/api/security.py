@@ -1,7 +1,9 @@
 """Who is calling: ``Authorization: bearer|Bearer <jwt>`` or ``X-DOMO-Developer-Token: <token>``.
 
 Every route except ``/oauth/token`` and ``/health`` depends on ``current_actor``. A missing,
-expired or unknown credential is 401 (Node and Java SDKs refresh their token on 401 only).
+expired or unknown credential is 401 (Node and Java SDKs refresh their token on 401 only); unknown
+developer tokens are counted per source address, and an address at its limit is refused with 429
+(``services/failed_attempts.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ def presented_credential(request: Request) -> Credential:
 
 
 def current_actor(request: Request) -> Actor:
-    actor: Actor = request.app.state.services.auth.actor_for(presented_credential(request))
+    actor: Actor = request.app.state.services.credentials.actor_for(
+        presented_credential(request), source_address=source_address(request)
+    )
     request.state.actor = actor
     return actor
+
+
+def source_address(request: Request) -> str:
+    """The TCP peer's address (failed authentications are counted per address)."""
+    return request.client.host if request.client else "unknown"

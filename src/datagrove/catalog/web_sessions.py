@@ -1,5 +1,5 @@
-"""``WebSessionCatalog``: users' password hashes, web sessions and failed sign-ins, in the catalog
-database so that every node sees the same sessions and counts the same failures."""
+"""``WebSessionCatalog``: users' password hashes and web sessions, in the catalog database so that
+every node sees the same sessions (failed sign-ins: ``catalog/auth_failures.py``)."""
 
 from __future__ import annotations
 
@@ -120,37 +120,3 @@ class WebSessionCatalog:
             return db.execute(
                 s.delete().where(sa.or_(s.c.expires_at <= expired_before, s.c.last_seen_at <= idle_before))
             ).rowcount
-
-    # --- failed sign-ins ----------------------------------------------------------------------
-
-    def record_failure(self, *, email: str, source_address: str, at: datetime) -> None:
-        with self.engine.begin() as db:
-            db.execute(
-                t.sign_in_failures.insert().values(
-                    email=email.strip().lower()[:320], source_address=source_address[:64], failed_at=at
-                )
-            )
-
-    def failures_since(
-        self, *, since: datetime, email: str | None = None, source_address: str | None = None
-    ) -> list[datetime]:
-        """When the failures for ``email`` (or from ``source_address``) after ``since`` happened, oldest first."""
-        f = t.sign_in_failures
-        query = sa.select(f.c.failed_at).where(f.c.failed_at > since)
-        if email is not None:
-            query = query.where(f.c.email == email.strip().lower()[:320])
-        if source_address is not None:
-            query = query.where(f.c.source_address == source_address[:64])
-        with self.engine.connect() as db:
-            return [_aware(at) for at in db.execute(query.order_by(f.c.failed_at)).scalars()]
-
-    def forget_failures(self, *, email: str | None = None, before: datetime | None = None) -> None:
-        """Forget an email's failures (it signed in), or every failure older than ``before``."""
-        f = t.sign_in_failures
-        query = f.delete()
-        if email is not None:
-            query = query.where(f.c.email == email.strip().lower()[:320])
-        if before is not None:
-            query = query.where(f.c.failed_at <= before)
-        with self.engine.begin() as db:
-            db.execute(query)

@@ -20,7 +20,7 @@ import jwt
 
 from datagrove.catalog.repository import Catalog
 from datagrove.domain import ALL_SCOPES, AccessToken, Actor, OAuthClient, Role, User
-from datagrove.errors import BadRequest, NotFound, Unauthorized
+from datagrove.errors import BadCredential, BadRequest, NotFound, Unauthorized
 from datagrove.services.access import AccessControl, Action
 from datagrove.services.audit import AuditLog
 
@@ -104,7 +104,7 @@ class Authenticator:
                 object_id=client_id[:64],
                 ip_address=ip_address,
             )
-            raise Unauthorized("invalid client credentials")
+            raise BadCredential("invalid client credentials")
         scopes = requested_scopes or client.scopes
         if not scopes <= client.scopes:
             missing = ", ".join(sorted(scopes - client.scopes))
@@ -161,7 +161,7 @@ class Authenticator:
         found = self._catalog.find_token_holder(digest(token))
         if found is None:
             self._login_failed("unknown developer token", object_type="ACCESS_TOKEN")
-            raise Unauthorized("unknown developer token")
+            raise BadCredential("unknown developer token")
         record, user = found
         if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
             self._login_failed(

@@ -19,6 +19,7 @@ from datagrove.services.audit import AuditLog
 from datagrove.services.datasets import DatasetService
 from datagrove.services.policies import PolicyService
 from datagrove.services.versions import read_version
+from datagrove.services.work_slots import Slot, Work, WorkSlots
 from datagrove.tables.json_rows import RowForm
 from datagrove.tables.json_stream import JsonRows
 from datagrove.tables.sandbox import QueryLimits
@@ -108,8 +109,11 @@ class QueryAnswer:
 class _OnEnd:
     """Records the end of one query: the activity log entry and the "query" log line."""
 
-    def __init__(self, *, audit: AuditLog, actor: Actor, dataset: Dataset, sql: str, started: float) -> None:
+    def __init__(
+        self, *, audit: AuditLog, actor: Actor, dataset: Dataset, sql: str, started: float, slot: Slot | None
+    ) -> None:
         self._audit = audit
+        self._slot = slot
         self._actor = actor
         self._dataset = dataset
         self._sql = sql
@@ -118,6 +122,8 @@ class _OnEnd:
     def __call__(
         self, outcome: str, error: DatagroveError | None, rows: int, *, sandbox_reused: bool | None = None
     ) -> None:
+        if self._slot is not None:
+            self._slot.release()  # the sandbox has been let go of: the next query may start
         if outcome == "success":
             detail = self._sql[:1000]
         elif error is not None:
@@ -158,7 +164,10 @@ class QueryService:
         policies: PolicyService,
         audit: AuditLog,
         limits: QueryLimits,
+        slots: WorkSlots | None = None,
     ) -> None:
+        """``slots``: the query slots queries on behalf of users take (none: unbounded)."""
+        self._slots = slots
         self._datasets = datasets
         self._policies = policies
         self._audit = audit
@@ -177,11 +186,26 @@ class QueryService:
         """Start ``sql`` (MySQL) over the dataset as ``actor`` may see it; its rows come out of
         the returned answer as JSON ``form``. Errors found before the first row (unknown dataset,
         no access, a query that does not parse or bind, a version that is not there) are raised
-        here. With ``version`` the query reads that earlier version (``services/versions.py``)."""
+        here, as is ``TooManyRequests`` when the actor or the server runs as many queries as the
+        query slots allow. With ``version`` the query reads that earlier version
+        (``services/versions.py``). The query holds its slot until its answer ends."""
+        slot = self._slots.take(Work.QUERY, actor.user.id) if self._slots is not None else None
+        try:
+            return self._execute(actor, dataset_id, sql, form, version, slot)
+        except BaseException:
+            if slot is not None:
+                slot.release()
+            raise
+
+    def _execute(
+        self, actor: Actor, dataset_id: str, sql: str, form: RowForm, version: str | None, slot: Slot | None
+    ) -> QueryAnswer:
         started = time.monotonic()
         dataset = self._datasets.get(actor=actor, dataset_id=dataset_id)
         audited = sql if version is None else f"{sql} -- version {version}"
-        on_end = _OnEnd(audit=self._audit, actor=actor, dataset=dataset, sql=audited, started=started)
+        on_end = _OnEnd(
+            audit=self._audit, actor=actor, dataset=dataset, sql=audited, started=started, slot=slot
+        )
         try:
             translated = _translation(sql, dataset.id)
             if version is None:

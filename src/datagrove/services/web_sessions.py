@@ -7,24 +7,25 @@
 * Each session has its own CSRF token; every state-changing web request must present it.
 * Failed sign-ins are counted per email and per source address within ``window_seconds``; at the
   limit, sign-in is refused (429) without checking the password, until the oldest counted failure
-  leaves the window. A successful sign-in forgets the email's failures. Every sign-in, failed or
-  not, is recorded in the activity log with the source address.
+  leaves the window (``services/failed_attempts.py``; the API's failures are counted apart). A
+  successful sign-in forgets the email's failures. Every sign-in, failed or not, is recorded in the
+  activity log with the source address.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from datagrove.catalog.web_sessions import SessionRow, WebSessionCatalog
 from datagrove.domain import Actor, User
-from datagrove.errors import TooManyRequests, Unauthorized
+from datagrove.errors import Unauthorized
 from datagrove.services.audit import AuditLog
 from datagrove.services.auth import Authenticator
+from datagrove.services.failed_attempts import AttemptLimits, FailedAttempts
 from datagrove.services.passwords import PasswordService
 
 TOKEN_SIGN_IN = "(developer token)"  # noqa: S105 - the "email" failed token sign-ins are counted under
@@ -37,6 +38,19 @@ class SessionSettings:
     max_failures: int
     max_failures_per_address: int
     window_seconds: int
+
+    @property
+    def attempt_limits(self) -> AttemptLimits:
+        return AttemptLimits(
+            attempt="web sign-in",
+            failures="sign-ins",
+            object_type="USER",
+            per_subject=self.max_failures,
+            per_address=self.max_failures_per_address,
+            window_seconds=self.window_seconds,
+            subject_limit="sign_in_max_failures",
+            address_limit="sign_in_max_failures_per_address",
+        )
 
 
 @dataclass(frozen=True)
@@ -74,9 +88,12 @@ class WebSessions:
         passwords: PasswordService,
         auth: Authenticator,
         audit: AuditLog,
+        attempts: FailedAttempts,
         settings: SessionSettings,
     ) -> None:
         self._sessions = sessions
+        self._attempts = attempts
+        self._limits = settings.attempt_limits
         self._passwords = passwords
         self._auth = auth
         self._audit = audit
@@ -93,7 +110,7 @@ class WebSessions:
         if user is None:
             self._failed(email, source_address, f"web sign-in refused for email {email[:320]!r}")
             raise Unauthorized("the email or password is not right")
-        self._sessions.forget_failures(email=email)
+        self._attempts.forget(self._limits, email)
         return self._start(user, "password", source_address, "web sign-in with a password")
 
     def sign_in_with_token(self, *, token: str, source_address: str) -> SignedIn:
@@ -144,7 +161,6 @@ class WebSessions:
         self._sessions.delete_sessions_ended(
             expired_before=now, idle_before=now - timedelta(seconds=self._settings.idle_seconds)
         )
-        self._sessions.forget_failures(before=now - timedelta(seconds=self._settings.window_seconds))
         cookie_value = secrets.token_urlsafe(32)
         csrf_token = secrets.token_urlsafe(32)
         expires_at = now + timedelta(seconds=self._settings.max_seconds)
@@ -180,34 +196,10 @@ class WebSessions:
         return now >= row.expires_at or now >= idle_until
 
     def _refuse_when_limited(self, email: str, source_address: str) -> None:
-        settings = self._settings
-        now = _now()
-        since = now - timedelta(seconds=settings.window_seconds)
-        for failures, limit in (
-            (self._sessions.failures_since(since=since, email=email), settings.max_failures),
-            (
-                self._sessions.failures_since(since=since, source_address=source_address),
-                settings.max_failures_per_address,
-            ),
-        ):
-            if len(failures) >= limit:
-                # Allowed again once enough failures have left the window to be under the limit.
-                frees_at = failures[len(failures) - limit] + timedelta(seconds=settings.window_seconds)
-                wait = max(1, math.ceil((frees_at - now).total_seconds()))
-                self._audit.record(
-                    None,
-                    "login",
-                    object_type="USER",
-                    outcome="failure",
-                    ip_address=source_address,
-                    detail=f"web sign-in refused for {email[:320]!r}: too many failed sign-ins",
-                )
-                raise TooManyRequests(
-                    f"too many failed sign-ins; try again in {_duration(wait)}", retryAfterSeconds=wait
-                )
+        self._attempts.refuse_when_limited(self._limits, subject=email, source_address=source_address)
 
     def _failed(self, email: str, source_address: str, detail: str | None) -> None:
-        self._sessions.record_failure(email=email, source_address=source_address, at=_now())
+        self._attempts.failed(self._limits, subject=email, source_address=source_address)
         if detail is not None:
             self._audit.record(
                 None, "login", object_type="USER", outcome="failure", detail=detail, ip_address=source_address
@@ -217,9 +209,3 @@ class WebSessions:
 def _web_session(row: SessionRow) -> WebSession:
     actor = Actor(user=row.user, scopes=None, credential=f"web:{row.credential}")
     return WebSession(actor, row.csrf_token, row.expires_at)
-
-
-def _duration(seconds: int) -> str:
-    if seconds < 120:
-        return f"{seconds} seconds"
-    return f"{math.ceil(seconds / 60)} minutes"

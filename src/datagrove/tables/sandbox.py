@@ -2,7 +2,9 @@
 
 A query runs in an in-memory database that can read exactly the dataset's Parquet files,
 through one view named ``"dataset"`` (a query over several datasets: one view each), and nothing
-else: no other file, no extension, no Python variable, no setting change, no disk spill.
+else: no other file, no extension, no Python variable, no setting change. Past its memory limit
+it spills to a directory of its own, up to a limit, where the limits allow it; a query that needs
+more memory than that fails alone with ``QueryLimitExceeded``.
 Such a locked database is used by one query at a time and may serve later queries that would
 see exactly the same (``datagrove.tables.sandbox_pool`` says when that is safe).
 ``run_query`` adds the row and time limits and turns DuckDB's errors into ours;
@@ -24,7 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from datagrove.errors import DatagroveError, InvalidSql, QueryLimitExceeded
-from datagrove.tables.sandbox_pool import IDLE, SPARES, SandboxIdentity
+from datagrove.tables.sandbox_pool import IDLE, SPARES, SPILL, SandboxIdentity
 from datagrove.tables.sql_names import quote_identifier
 from datagrove.tables.sql_translate import VIEW_NAME
 
@@ -38,14 +40,19 @@ class QueryLimits:
     """Bounds on one query.
 
     ``timeout_seconds`` bounds planning, running and fetching; ``max_rows`` the result's length.
-    ``threads`` and ``memory_limit`` (a DuckDB size such as ``"2GB"``) bound the engine; there is
-    no temporary directory, so a query that needs more memory fails instead of spilling to disk.
+    ``threads`` and ``memory_limit`` (a DuckDB size such as ``"2GB"``) bound the engine. With a
+    ``spill_root`` directory, an operator that can (sorts, joins, aggregates) spills past the memory
+    limit to a directory of the database's own under it, up to ``spill_limit`` (a DuckDB size);
+    without one a query that needs more memory fails instead of spilling. Memory that cannot be
+    spilled (a huge string or list, a result held whole) always fails past the limit.
     """
 
     timeout_seconds: float
     max_rows: int
     threads: int = 2
     memory_limit: str = "2GB"
+    spill_root: str | None = None
+    spill_limit: str = "10GB"
 
 
 def locked_connection(
@@ -66,8 +73,9 @@ def locked_views(
     connection can ever open. The database is always a new one (queries take theirs from
     ``open_sandbox``, which may hand out a used one). Once this returns, no setting can change (not even by a statement
     the caller runs), extensions cannot be installed or loaded, Python variables are not visible
-    as tables, and nothing is written to disk. The caller owns the connection and must close it
-    (it is a context manager). A failure to build the view raises ``DatagroveError``: that is a
+    as tables, and nothing is written to disk but what DuckDB spills (``QueryLimits``). The
+    caller owns the connection and must close it (``SPILL.close``, which also removes its spill
+    directory). A failure to build the view raises ``DatagroveError``: that is a
     fault of the caller or the storage, never of the user's query.
     """
     con = SPARES.take()
@@ -83,10 +91,15 @@ def locked_views(
             "SET allow_community_extensions = false",
             "SET allow_persistent_secrets = false",
             "SET enable_progress_bar = false",
-            # An in-memory database spills to ./.tmp by default; with no directory it cannot write.
-            "SET temp_directory = ''",
         ):
             con.execute(statement)
+        if limits.spill_root is None:
+            # An in-memory database spills to ./.tmp by default; with no directory it cannot write.
+            con.execute("SET temp_directory = ''")
+        else:
+            # Its own directory, made by DuckDB at the first spill; the query reads no file there.
+            con.execute("SET temp_directory = ?", [SPILL.assign(con, limits.spill_root)])
+            con.execute("SET max_temp_directory_size = ?", [limits.spill_limit])
         con.execute("SET threads = ?", [limits.threads])
         con.execute("SET memory_limit = ?", [limits.memory_limit])
         con.execute("SET allowed_paths = ?", [list(files)])
@@ -95,10 +108,10 @@ def locked_views(
             con.execute(f"CREATE VIEW {quote_identifier(name)} AS {view_sql}")
         con.execute("SET lock_configuration = true")
     except duckdb.Error as exc:
-        con.close()
+        SPILL.close(con)
         raise DatagroveError("could not open the dataset for querying") from exc
     except BaseException:
-        con.close()
+        SPILL.close(con)
         raise
     return con
 
@@ -158,6 +171,7 @@ def open_sandbox(*, views: Mapping[str, str], files: Sequence[str], limits: Quer
         files=tuple(files),
         threads=limits.threads,
         memory_limit=limits.memory_limit,
+        spill_limit=None if limits.spill_root is None else limits.spill_limit,
     )
     con = IDLE.take(identity)
     if con is not None:

@@ -22,8 +22,10 @@ from __future__ import annotations
 import atexit
 import os
 import queue
+import shutil
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
@@ -40,6 +42,52 @@ class SandboxIdentity:
     files: tuple[str, ...]
     threads: int
     memory_limit: str
+    spill_limit: str | None = None  # None: the database cannot spill
+
+
+class SpillDirectories:
+    """Each locked database that may spill has a directory of its own (``<pid>-<random>`` under the
+    spill root), removed once the database is closed: DuckDB removes a temporary directory it
+    made, and this removes what a failure may have left. A process that died leaves its
+    directories behind; the next process on the data directory removes them (``remove_stale``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_database: dict[int, str] = {}  # id() of an open connection -> its directory
+
+    def assign(self, con: duckdb.DuckDBPyConnection, root: str) -> str:
+        path = os.path.join(root, f"{os.getpid()}-{os.urandom(8).hex()}")
+        with self._lock:
+            self._by_database[id(con)] = path
+        return path
+
+    def close(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Close ``con`` and remove its spill directory, if it has one."""
+        con.close()
+        with self._lock:
+            path = self._by_database.pop(id(con), None)  # con is alive: its id is still its own
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+
+    @staticmethod
+    def remove_stale(root: Path) -> None:
+        """Remove the spill directories under ``root`` of processes that are no longer running."""
+        if not root.is_dir():
+            return
+        for entry in root.iterdir():
+            pid = entry.name.partition("-")[0]
+            if pid.isdigit() and not _running(int(pid)):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 class SpareDatabases:
@@ -95,7 +143,7 @@ class SpareDatabases:
 
     def _close(self) -> None:
         while (con := self._used.get()) is not None:
-            con.close()
+            SPILL.close(con)
 
     def _shutdown(self) -> None:
         """Close what is left when the process exits (DuckDB complains about open databases).
@@ -120,7 +168,7 @@ class SpareDatabases:
             except queue.Empty:
                 break
             if con is not None:
-                con.close()
+                SPILL.close(con)
 
 
 class IdleSandboxes:
@@ -187,6 +235,7 @@ def _files_exist(identity: SandboxIdentity) -> bool:
     return all(os.path.exists(path) for path in identity.files)
 
 
+SPILL = SpillDirectories()
 SPARES = SpareDatabases()
 IDLE = IdleSandboxes()
 

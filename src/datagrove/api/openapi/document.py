@@ -178,8 +178,9 @@ def _operation(op: Op, path_parameters: list[dict[str, Any]], schemas: _Schemas)
                 for name, text in reply.headers.items()
             }
         responses[str(reply.status)] = response
-    # Any request can be malformed (400), and any but the open ones can lack a credential (401).
-    errors = sorted({*op.errors, *((400, 401) if op.auth != "none" else ())})
+    # Any request can be malformed (400), and any but the open ones can lack a credential (401) or
+    # come from an address refused for its failed authentications (429, docs/operations-limits.md).
+    errors = sorted({*op.errors, *((400, 401, 429) if op.auth != "none" else ())})
     for status in errors:
         responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
     body["responses"] = responses
@@ -202,16 +203,7 @@ def _error_responses() -> dict[str, Any]:
         phrase = HTTPStatus(status).phrase
         responses[f"Error{status}"] = {
             "description": f"{phrase}: the error envelope.",
-            "headers": (
-                {
-                    "WWW-Authenticate": {
-                        "schema": {"type": "string"},
-                        "description": 'Bearer realm="datagrove"',
-                    }
-                }
-                if status == 401
-                else {}
-            ),
+            "headers": _error_headers(status),
             "content": {
                 "application/json": {
                     "schema": {"$ref": "#/components/schemas/Error"},
@@ -225,6 +217,19 @@ def _error_responses() -> dict[str, Any]:
             },
         }
     return responses
+
+
+def _error_headers(status: int) -> dict[str, Any]:
+    if status == 401:
+        return {"WWW-Authenticate": {"schema": {"type": "string"}, "description": 'Bearer realm="datagrove"'}}
+    if status == 429:
+        return {
+            "Retry-After": {
+                "schema": {"type": "integer", "minimum": 1},
+                "description": "Seconds to wait before trying again (also details.retryAfterSeconds).",
+            }
+        }
+    return {}
 
 
 class _Schemas:

@@ -20,13 +20,15 @@ class Error(BaseModel):
     code: str = Field(
         description="Stable machine-readable code: bad_request, invalid_csv, invalid_sql, "
         "query_limit_exceeded, unauthorized, forbidden, not_found, conflict, dataset_deleted, "
-        "version_gone, payload_too_large, unsupported_media_type, http_error, internal_error, not_ready."
+        "version_gone, payload_too_large, unsupported_media_type, too_many_requests, http_error, "
+        "internal_error, not_ready."
     )
     message: str = Field(description="What was wrong, for a person; never a stack trace or a secret.")
     toe: str = Field(description="The request's trace id, also in the server's log line for it.")
     details: dict[str, Any] | None = Field(
         None,
-        description="Structured detail when there is some, e.g. line, column and value of a bad CSV value.",
+        description="Structured detail when there is some, e.g. line, column and value of a bad CSV "
+        "value; for a 429, the limit reached (the setting's name) and retryAfterSeconds.",
     )
 
 
@@ -64,5 +66,11 @@ ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
         "code": "not_ready",
         "message": "not ready: storage: the tables' directory /srv/datagrove/warehouse is missing",
         "details": {"checks": {"catalog": "ok", "storage": "the tables' directory ... is missing"}},
+    },
+    429: {
+        "code": "too_many_requests",
+        "message": "too many queries at once: you are running 4 (limit query_slots_per_user: 4); "
+        "try again in 2 seconds",
+        "details": {"limit": "query_slots_per_user", "retryAfterSeconds": 2},
     },
 }

@@ -30,9 +30,9 @@ from datagrove.api.params import PathId
 from datagrove.api.product import epoch_ms
 from datagrove.api.public_v1.streams import receive_part
 from datagrove.api.responses import json_response
-from datagrove.api.security import current_actor, presented_credential
+from datagrove.api.security import current_actor, presented_credential, source_address
 from datagrove.domain import Actor, UpdateMethod
-from datagrove.errors import BadRequest
+from datagrove.errors import BadCredential, BadRequest
 from datagrove.services.auth import Credential
 from datagrove.services.uploads import Upload
 
@@ -76,14 +76,21 @@ async def append_row(
     values = body.get("values")
     if not isinstance(values, str):
         raise BadRequest('values must be one row as text: send {"values": "v1,v2,v3", "delimiter": ","}')
-    receipt = await asyncio.wrap_future(
-        request.app.state.services.appends.submit(
-            credential=credential,
-            dataset_id=dataset_id,
-            values=values,
-            delimiter=body.get("delimiter"),
+    services = request.app.state.services
+    address = source_address(request)
+    services.credentials.refuse_when_blocked(credential, source_address=address)
+    try:
+        receipt = await asyncio.wrap_future(
+            services.appends.submit(
+                credential=credential,
+                dataset_id=dataset_id,
+                values=values,
+                delimiter=body.get("delimiter"),
+            )
         )
-    )
+    except BadCredential:
+        await run_in_threadpool(services.credentials.failed, credential, source_address=address)
+        raise
     request.state.actor = receipt.actor
     return json_response({})
 

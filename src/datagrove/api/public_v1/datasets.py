@@ -20,6 +20,7 @@ from datagrove.domain import Actor, UpdateMethod
 from datagrove.errors import BadRequest
 from datagrove.services.access import Action
 from datagrove.services.query import RowForm
+from datagrove.services.work_slots import Work
 from datagrove.tables.staging import StagedUpload
 
 router = APIRouter(prefix="/v1/datasets")
@@ -104,7 +105,10 @@ async def import_data(dataset_id: str, request: Request, actor: Actor = Depends(
     )
     datasets = request.app.state.services.datasets
     await run_in_threadpool(datasets.get, actor=actor, dataset_id=dataset_id, action=Action.EDIT)
-    with datasets.staging_area() as area:
+    with (
+        request.app.state.services.work_slots.holding(Work.UPLOAD, actor.user.id),  # 429 when none is free
+        datasets.staging_area() as area,
+    ):
         upload = StagedUpload(
             area / "body.csv",
             gzip_hint=gzip_hinted(request),

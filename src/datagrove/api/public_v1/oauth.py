@@ -11,9 +11,11 @@ import binascii
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from datagrove.api.responses import json_response
+from datagrove.api.security import source_address
 from datagrove.errors import BadRequest, Unauthorized
 from datagrove.services.auth import parse_scopes
 
@@ -42,11 +44,12 @@ async def _token(request: Request) -> Response:
     if grant_type != "client_credentials":
         raise BadRequest(f"unsupported grant_type {grant_type!r}; only client_credentials is supported")
     services = request.app.state.services
-    grant = services.auth.grant(
+    grant = await run_in_threadpool(
+        services.credentials.grant,
         client_id=client_id,
         client_secret=secret,
         requested_scopes=parse_scopes(params.get("scope")),
-        ip_address=request.client.host if request.client else None,
+        source_address=source_address(request),
     )
     return json_response(
         {

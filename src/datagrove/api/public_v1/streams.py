@@ -21,6 +21,7 @@ from datagrove.api.security import current_actor
 from datagrove.domain import Actor, UpdateMethod
 from datagrove.errors import BadRequest
 from datagrove.services.streams import Tombstone, UploadedPart
+from datagrove.services.work_slots import Work
 from datagrove.tables.staging import StagedUpload
 
 router = APIRouter(prefix="/v1/streams")
@@ -172,7 +173,10 @@ async def receive_part(
     await run_in_threadpool(
         services.streams.writable_execution, actor=actor, stream_id=stream_id, execution_id=execution_id
     )
-    with services.datasets.staging_area() as area:
+    with (
+        services.work_slots.holding(Work.UPLOAD, actor.user.id),  # 429 when none is free
+        services.datasets.staging_area() as area,
+    ):
         upload = StagedUpload(
             area / f"part-{part_id}.csv",
             gzip_hint=gzip_hinted(request),
