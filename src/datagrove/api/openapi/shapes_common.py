@@ -60,4 +60,8 @@ ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
     409: {"code": "conflict", "message": "execution 3 is not active (it is SUCCESS)"},
     410: {"code": "dataset_deleted", "message": "the dataset of stream 12 was deleted"},
     413: {"code": "payload_too_large", "message": "the upload is larger than the limit of 10737418240 bytes"},
+    507: {
+        "code": "insufficient_storage",
+        "message": "the commit failed: the server's disk is full; nothing was written — try again once space is freed",
+    },
 }
