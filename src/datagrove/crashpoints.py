@@ -3,8 +3,8 @@
 ``DATAGROVE_CRASH_AT=<name>`` makes the process kill itself when it reaches that point, and
 ``<name>#<n>`` the n-th time it does; unset, ``reached`` does nothing. It lets tests crash the server exactly inside the windows that matter
 (e.g. between moving a commit's files and the Iceberg commit) instead of hoping a timed kill lands
-there. ``DATAGROVE_PAUSE_AT=<name>[#<n>]:<seconds>`` makes the thread that reaches the point wait
-there (each time, or the n-th time), so that a shutdown test can signal the server while a commit is surely under way.
+there. ``DATAGROVE_PAUSE_AT=<name>[#<n>]:<seconds>[,...]`` makes the thread that reaches the point
+wait there (each time, or the n-th time), so that a shutdown test can signal the server while a commit or a query is surely under way.
 The variables are read when a point is reached, never at import time.
 """
 
@@ -21,6 +21,7 @@ APPEND_STORED = "append-stored"  # a group commit of appended rows is durable, n
 FOLD_WRITTEN = "fold-written"  # a fold's Parquet file is written, not yet committed
 FOLD_COMMITTED = "fold-committed"  # a fold's snapshot landed, its batches not yet forgotten
 COMPACTION_PLACED = "compaction-placed"  # compacted files are in the table's directory, not committed
+QUERY_STARTING = "query-starting"  # a query over HTTP is checked and about to run
 
 
 _times_reached: collections.Counter[str] = collections.Counter()
@@ -32,8 +33,8 @@ def reached(name: str) -> None:
     if not pause and not wanted:
         return
     _times_reached[name] += 1
-    if pause:
-        where, _, seconds = pause.partition(":")
+    for wait in pause.split(",") if pause else ():
+        where, _, seconds = wait.strip().partition(":")
         if _matches(where, name):
             time.sleep(float(seconds or 1))
     if wanted and _matches(wanted, name, once=True):

@@ -11,6 +11,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from datagrove import crashpoints
 from datagrove.domain import Actor, Dataset
 from datagrove.errors import BadRequest, DatagroveError
 from datagrove.services.access import Action
@@ -186,6 +187,7 @@ class QueryService:
             else:
                 past = read_version(self._store, dataset, version)
                 columns, at, buffered = past.columns, past.snapshot, []
+            crashpoints.reached(crashpoints.QUERY_STARTING)
             rows = self._store.query(
                 dataset.id,
                 columns,
