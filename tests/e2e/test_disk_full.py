@@ -153,7 +153,9 @@ def test_a_commit_on_a_full_disk_is_507_keeps_its_parts_and_a_retry_lands_once(s
         commit = f"/v1/streams/{sid}/executions/{eid}/commit"
         with filled(mount_of(server), leave=0):
             assert_507(client.put(commit))
-        assert count(client, dataset_id) == 0  # nothing half-visible
+        # Begun and kept for a retry (the reaper would also resume it); nothing half-visible.
+        assert client.get(f"/v1/streams/{sid}/executions/{eid}").json()["currentState"] == "COMMITTING"
+        assert count(client, dataset_id) == 0
         retried = client.put(commit)  # the same request, once space is back
         assert retried.status_code == 200 and retried.json()["currentState"] == "SUCCESS", retried.text
         assert count(client, dataset_id) == 3000

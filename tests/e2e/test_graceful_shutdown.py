@@ -232,6 +232,8 @@ def test_a_commit_still_under_way_when_the_grace_period_ends_lands_once_after_th
     try:
         with restarted.client() as client:
             assert count(client, dataset_id) == 0  # not half-committed
+            interrupted = client.get(f"/v1/streams/{sid}/executions/{eid}").json()
+            assert interrupted["currentState"] == "COMMITTING"
             retried = client.put(f"/v1/streams/{sid}/executions/{eid}/commit")
             assert retried.status_code == 200 and retried.json()["currentState"] == "SUCCESS", retried.text
             assert count(client, dataset_id) == 2000
