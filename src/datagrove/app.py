@@ -171,6 +171,7 @@ def build_services(settings: Settings) -> Services:
         ingest_threads=settings.import_threads,
         ingest_slots=ingest_slots,
         commit_claim_seconds=settings.commit_claim_seconds,
+        min_free_disk_bytes=settings.min_free_disk_bytes,
     )
     streams = StreamService(
         catalog=catalog,
@@ -468,6 +469,14 @@ def _lifespan(services: Services) -> Any:
             services.appends.stop()
 
     return lifespan
+
+
+def stop_background_work(services: Services) -> None:
+    """At the start of a graceful shutdown: no new scheduled runs or maintenance, and the connector
+    runs under way cancelled (each is queued to run again). The lifespan's end stops the rest."""
+    services.scheduler.stop()
+    services.connector_runs.stop_workers()
+    services.maintenance.stop()
 
 
 def _reap_forever(services: Services, stop: threading.Event) -> None:

@@ -48,9 +48,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def serve(args: argparse.Namespace) -> None:
-    import uvicorn
-
-    from datagrove.app import build_services, create_app
+    from datagrove import serving
+    from datagrove.app import build_services, create_app, stop_background_work
     from datagrove.services.bootstrap import bootstrap
 
     settings = _settings(args)
@@ -58,7 +57,13 @@ def serve(args: argparse.Namespace) -> None:
     services = build_services(settings)
     bootstrap(settings, services.catalog, services.auth)
     app = create_app(settings, services)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    serving.serve(
+        app,
+        host=settings.host,
+        port=settings.port,
+        grace_seconds=settings.shutdown_grace_seconds,
+        on_drain=lambda: stop_background_work(services),
+    )
 
 
 def _services(args: argparse.Namespace) -> Any:

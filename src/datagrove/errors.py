@@ -14,10 +14,13 @@
     │   └── VersionGone            410 version_gone      (a dataset version no longer in its history)
     ├── PayloadTooLarge            413 payload_too_large
     ├── UnsupportedMediaType       415 unsupported_media_type
-    └── TooManyRequests            429 too_many_requests (``details``: retryAfterSeconds, and the limit)
+    ├── TooManyRequests            429 too_many_requests (``details``: retryAfterSeconds, and the limit)
+    └── InsufficientStorage        507 insufficient_storage (the data directory's disk is full)
 
 Every subclass carries an HTTP status and a stable ``code``; the API layer renders all of them in
-one place (``datagrove.api.errors``) as Domo's error shape. Third-party exceptions are translated
+one place (``datagrove.api.errors``) as Domo's error shape. A 5xx is answered as "internal error"
+unless its class sets ``client_safe`` (its message names no internal detail and tells the client
+what to do). Third-party exceptions are translated
 at the adapter boundary with ``raise OurError(...) from exc`` so that a DuckDB or SQLAlchemy message
 never reaches a client unreviewed.
 """
@@ -30,6 +33,7 @@ from typing import Any, ClassVar
 class DatagroveError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
+    client_safe: ClassVar[bool] = False  # a 5xx whose message may be shown to the client
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -113,3 +117,12 @@ class TooManyRequests(DatagroveError):
 
     status = 429
     code = "too_many_requests"
+
+
+class InsufficientStorage(DatagroveError):
+    """A write refused or failed because the data directory's filesystem is full, or below the
+    ``min_free_disk_bytes`` floor (``disk_space.py``). Nothing was written; retry once space returns."""
+
+    status = 507
+    code = "insufficient_storage"
+    client_safe = True

@@ -298,6 +298,19 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a size such as 10GB, 512MB or 1.5GiB")
         return value.strip()
 
+    # Graceful shutdown and a full disk (issue 14: ops resilience)
+    shutdown_grace_seconds: float = Field(
+        30,
+        ge=0,
+        description="On SIGTERM (or Ctrl-C) the server answers new requests 503 and waits up to this "
+        "long for the uploads, commits and queries under way to finish, then exits.",
+    )
+    min_free_disk_bytes: int = Field(
+        1024**3,
+        ge=0,
+        description="New uploads are refused (HTTP 507) while the data directory's disk has less free "
+        "space than this, so the commits and folds under way still find room; 0 turns the floor off.",
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property

@@ -46,6 +46,8 @@ class RunningServer:
 
     def start(self) -> RunningServer:
         env = {
+            # Test machines may have little disk: the default floor (1 GiB) would refuse uploads.
+            "DATAGROVE_MIN_FREE_DISK_BYTES": str(1024**2),
             **os.environ,
             "DATAGROVE_DATA_DIR": str(self.data_dir),
             "DATAGROVE_PORT": str(self.port),

@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from datagrove.api.responses import json_response
-from datagrove.errors import DatagroveError
+from datagrove.disk_space import FULL_MESSAGE, is_disk_full
+from datagrove.errors import DatagroveError, InsufficientStorage
 
 log = logging.getLogger("datagrove.errors")
 
@@ -46,7 +47,7 @@ def error_response(
 
 def render_error(request: Request, exc: DatagroveError) -> Response:
     """Our error as its response; a 5xx is logged with its cause and answered without it."""
-    if exc.status >= 500:
+    if exc.status >= 500 and not exc.client_safe:
         log.error(
             "internal error",
             exc_info=exc,
@@ -76,6 +77,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
+        if is_disk_full(exc):  # a write path not translated at its boundary: still a clear 507
+            return render_error(request, InsufficientStorage(f"the request failed: {FULL_MESSAGE}"))
         log.error(
             "unhandled exception",
             exc_info=exc,

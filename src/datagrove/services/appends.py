@@ -34,8 +34,9 @@ from typing import TypeVar
 from datagrove import crashpoints, metrics
 from datagrove.catalog.appends import AppendCatalog, AuditRow, NewBatch
 from datagrove.catalog.repository import Catalog, columns_to_json, utcnow
+from datagrove.disk_space import translate_disk_full
 from datagrove.domain import Actor, Dataset
-from datagrove.errors import Conflict, DatagroveError, NotFound
+from datagrove.errors import Conflict, DatagroveError, InsufficientStorage, NotFound
 from datagrove.services.access import Action
 from datagrove.services.auth import Authenticator, Credential
 from datagrove.services.datasets import DatasetService
@@ -339,6 +340,14 @@ class AppendService:
         for dataset_id in due:
             try:
                 rows = self.fold(dataset_id)
+            except InsufficientStorage:
+                # The rows stay buffered (durable, and read from there); the next round tries again.
+                metrics.job_ended("append_fold", "failure")
+                log.warning(
+                    "folding a dataset's append buffer waits for disk space",
+                    extra={"fields": {"dataset": dataset_id}},
+                )
+                continue
             except Exception:  # one dataset's failure must not hold up the others' folds
                 metrics.job_ended("append_fold", "failure")
                 log.exception(
@@ -376,7 +385,8 @@ class AppendService:
             self._datasets.record_data_change(dataset_id)  # forget batches a REPLACE discarded
             return 0
         last_seq = batches[-1].last_seq
-        with self._store.staging_area() as area:
+        # A fold cut short by a full disk commits nothing (its staging goes, the buffer stays).
+        with translate_disk_full("folding the append buffer"), self._store.staging_area() as area:
             files = write_buffered(batches, dataset.columns, area, parquet=self._store.parquet_layout)
             crashpoints.reached(crashpoints.FOLD_WRITTEN)
             try:

@@ -5,6 +5,7 @@ A run is an execution (``services/streams.py``) that a server process fills itse
     queued (ACTIVE, no runner) --claim--> running (ACTIVE) --commit--> COMMITTING --> SUCCESS
                                               |                                '--> ERROR
                                               |--source error / died--> ERROR (+ a RETRY run if transient)
+                                              |--server shut down--> ERROR, code shutdown (+ a RETRY run)
                                               '--abort--> ABORTED
 
 Starting a run only queues it (the request answers at once); ``connector_runs`` worker threads per
@@ -40,6 +41,7 @@ from datagrove.connectors.arrow_schema import columns_for, conform
 from datagrove.connectors.base import RunContext, SourceError, TransientSourceError
 from datagrove.connectors.network import NetworkPolicy
 from datagrove.connectors.registry import connector as find_connector
+from datagrove.disk_space import translate_disk_full
 from datagrove.domain import (
     Actor,
     Execution,
@@ -49,7 +51,7 @@ from datagrove.domain import (
     RunType,
     UpdateMethod,
 )
-from datagrove.errors import BadRequest, Conflict, DatagroveError
+from datagrove.errors import BadRequest, Conflict, DatagroveError, InsufficientStorage
 from datagrove.services.access import Action
 from datagrove.services.accounts import AccountService
 from datagrove.services.audit import AuditLog
@@ -154,6 +156,9 @@ class ConnectorRuns:
         self._threads.append(beat)
 
     def stop_workers(self) -> None:
+        """Cancel this process's runs (each ends ERROR with code ``shutdown`` and is queued to run
+        again, here or on another node) and stop the workers. A run already committing finishes
+        (waited for up to 10 s; past that its commit resumes like any interrupted commit)."""
         self._stop.set()
         self._wake.set()
         with self._lock:
@@ -196,9 +201,12 @@ class ConnectorRuns:
         cancelled = threading.Event()
         with self._lock:
             self._running[run.id] = cancelled
+            if self._stop.is_set():  # claimed just as the server began to stop
+                cancelled.set()
         started = time.monotonic()
         try:
-            rows = self._pull_and_commit(run, cancelled)
+            with translate_disk_full("the connector run"):
+                rows = self._pull_and_commit(run, cancelled)
             metrics.job_ended("connector_run", "success")
             log.info(
                 "connector run succeeded",
@@ -212,9 +220,22 @@ class ConnectorRuns:
                 },
             )
         except RunAborted:
-            self._store.discard_execution(run.id)
-            metrics.job_ended("connector_run", "aborted")
-            log.info("connector run aborted", extra={"fields": {"execution": run.id}})
+            if self._stop.is_set():
+                # Cancelled by this server's shutdown, not by a person: ERROR, and run again later.
+                self._fail(
+                    run,
+                    "the server shut down while the run was reading its source; it runs again later",
+                    category="FRAMEWORK",
+                    code="shutdown",
+                    retry=True,
+                    counted=False,
+                )
+            else:
+                self._store.discard_execution(run.id)
+                metrics.job_ended("connector_run", "aborted")
+                log.info("connector run aborted", extra={"fields": {"execution": run.id}})
+        except InsufficientStorage as exc:
+            self._fail(run, exc.message, category="FRAMEWORK", code=exc.code, retry=True)
         except TransientSourceError as exc:
             self._fail(run, exc.message, category="CONNECTOR", code=exc.code, retry=True)
         except SourceError as exc:
@@ -260,7 +281,12 @@ class ConnectorRuns:
             max_download_bytes=self._settings.max_download_bytes,
         )
         files: BatchFiles | None = None
-        source = connector.open(context)
+        try:
+            source = connector.open(context)  # some sources read here (a file connector downloads)
+        except Exception as exc:
+            if cancelled.is_set():
+                raise RunAborted from exc  # whatever the source raised once cancelled is the cancel
+            raise
         try:
             columns = list(dataset.columns) or columns_for(source.schema)
             files = BatchFiles(
@@ -275,9 +301,11 @@ class ConnectorRuns:
                 files.write(conform(batch, columns))
             written = files.finish()
             state = source.state()
-        except BaseException:
+        except BaseException as exc:
             if files is not None:
                 files.discard()
+            if cancelled.is_set() and isinstance(exc, Exception):
+                raise RunAborted from exc
             raise
         finally:
             source.close()
@@ -306,7 +334,16 @@ class ConnectorRuns:
         committed = self._stream_service.commit(actor=run_as, stream_id=stream.id, execution_id=run.id)
         return committed.rows
 
-    def _fail(self, run: Execution, message: str, *, category: str, code: str, retry: bool = False) -> None:
+    def _fail(
+        self,
+        run: Execution,
+        message: str,
+        *,
+        category: str,
+        code: str,
+        retry: bool = False,
+        counted: bool = True,
+    ) -> None:
         ended = self._streams.transition(
             run.id,
             from_states=(ExecutionState.ACTIVE,),
@@ -322,12 +359,14 @@ class ConnectorRuns:
             extra={"fields": {"execution": run.id, "category": category, "code": code, "error": message}},
         )
         if ended and retry:
-            self._retry(run)
+            self._retry(run, counted=counted)
 
-    def _retry(self, run: Execution) -> None:
-        if run.retry_count >= self._settings.retries:
+    def _retry(self, run: Execution, *, counted: bool = True) -> None:
+        """Queue the run again after a backoff. An uncounted retry (the server shut down under it:
+        nothing was wrong with the source) does not use up one of the ``connector_retries``."""
+        if counted and run.retry_count >= self._settings.retries:
             return
-        delay = self._settings.retry_backoff_seconds * (2**run.retry_count)
+        delay = self._settings.retry_backoff_seconds * (2**run.retry_count if counted else 1)
         try:
             retry = self._runs.queue_run(
                 stream_id=run.stream_id,
@@ -335,7 +374,7 @@ class ConnectorRuns:
                 run_type=RunType.RETRY,
                 started_by=run.started_by,
                 retry_of=run.id,
-                retry_count=run.retry_count + 1,
+                retry_count=run.retry_count + (1 if counted else 0),
                 not_before=utcnow() + timedelta(seconds=delay),
                 scheduled_for=run.scheduled_for,
             )

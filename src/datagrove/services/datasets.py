@@ -18,6 +18,7 @@ from datagrove.catalog.appends import AppendCatalog
 from datagrove.catalog.permissions import PermissionCatalog
 from datagrove.catalog.repository import Catalog, columns_from_json, utcnow
 from datagrove.catalog.streams import StreamCatalog
+from datagrove.disk_space import require_free_space, translate_disk_full
 from datagrove.domain import AccessLevel, Actor, Dataset, Grant, PrincipalType, Role, UpdateMethod
 from datagrove.errors import BadRequest, Conflict, NotFound
 from datagrove.services.access import AccessControl, Action
@@ -53,8 +54,10 @@ class DatasetService:
         ingest_threads: int,
         ingest_slots: threading.BoundedSemaphore,
         commit_claim_seconds: float = 60,
+        min_free_disk_bytes: int = 0,
     ) -> None:
         self._ingest_slots = ingest_slots
+        self._min_free_disk_bytes = min_free_disk_bytes
         self._access = access
         self._permissions = permissions
         self._policies = policies
@@ -183,7 +186,12 @@ class DatasetService:
     # --- data -----------------------------------------------------------------------------------
 
     def staging_area(self) -> Any:
-        """A private directory for receiving one upload; removed when the ``with`` block ends."""
+        """A private directory for receiving one upload; removed when the ``with`` block ends.
+
+        Refused (507) while the data directory's disk has less free space than the
+        ``min_free_disk_bytes`` floor: new uploads stop before the disk is full, leaving room for
+        the commits and folds already under way."""
+        require_free_space(self._store.local_dirs(), floor=self._min_free_disk_bytes, what="the upload")
         return self._store.staging_area()
 
     def import_csv(self, *, actor: Actor, dataset_id: str, csv_path: Path, method: UpdateMethod) -> Dataset:
@@ -193,6 +201,13 @@ class DatasetService:
         """
         started = time.monotonic()
         dataset = self.get(actor=actor, dataset_id=dataset_id, action=Action.EDIT)
+        with translate_disk_full("the import"):
+            return self._import(actor, dataset, csv_path, method, started)
+
+    def _import(
+        self, actor: Actor, dataset: Dataset, csv_path: Path, method: UpdateMethod, started: float
+    ) -> Dataset:
+        dataset_id = dataset.id
         parquet = csv_path.with_suffix(".parquet")
         with self._ingest_slots:
             ingested = csv_to_parquet(

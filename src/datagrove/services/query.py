@@ -11,7 +11,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from datagrove import metrics
+from datagrove import crashpoints, metrics
 from datagrove.domain import Actor, Dataset
 from datagrove.errors import BadRequest, DatagroveError
 from datagrove.services.access import Action
@@ -213,6 +213,7 @@ class QueryService:
             else:
                 past = read_version(self._store, dataset, version)
                 columns, at, buffered = past.columns, past.snapshot, []
+            crashpoints.reached(crashpoints.QUERY_STARTING)
             rows = self._store.query(
                 dataset.id,
                 columns,

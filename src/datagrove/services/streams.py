@@ -29,6 +29,7 @@ from typing import Any
 from datagrove import crashpoints, metrics
 from datagrove.catalog.repository import Catalog, utcnow
 from datagrove.catalog.streams import StreamCatalog
+from datagrove.disk_space import translate_disk_full
 from datagrove.domain import (
     Actor,
     Dataset,
@@ -298,7 +299,7 @@ class StreamService:
         try:
             # Parts wait their turn here, already on disk: conversions at once are bounded so that
             # parallel uploads cannot oversubscribe the cores or the memory.
-            with self._ingest_slots:
+            with self._ingest_slots, translate_disk_full(f"converting part {part_number}"):
                 ingested = csv_to_parquet(
                     csv_path,
                     target,
@@ -307,15 +308,19 @@ class StreamService:
                     label=f"part {part_number}",
                     parquet=self._store.parquet_layout,
                 )
+                metrics.converted("stream_part", fast=ingested.canonical, csv_bytes=csv_path.stat().st_size)
+                # From here the part lives where any node's commit finds it (on S3: in the bucket).
+                location = self._store.stage_file(execution_id, target)
         except InvalidCsv as exc:
             failed = Part(
                 execution_id, part_number, PartState.FAILED, None, 0, received_bytes, checksum, exc.message
             )
             self._discard_replaced(self._streams.record_part(failed))
             raise
-        metrics.converted("stream_part", fast=ingested.canonical, csv_bytes=csv_path.stat().st_size)
-        # From here the part lives where any node's commit finds it (on S3: in the bucket).
-        location = self._store.stage_file(execution_id, target)
+        except BaseException:
+            # A conversion cut short (a full disk) may leave a partial file: no part records it.
+            target.unlink(missing_ok=True)
+            raise
         part = Part(
             execution_id,
             part_number,
@@ -327,7 +332,8 @@ class StreamService:
             None,
         )
         try:
-            replaced = self._streams.record_part(part)
+            with translate_disk_full(f"recording part {part_number}"):
+                replaced = self._streams.record_part(part)
         except BaseException:
             self._store.discard_file(location)
             raise
@@ -395,7 +401,11 @@ class StreamService:
         parts = [p for p in self._streams.parts(execution.id) if p.state is PartState.READY]
         try:
             replace = execution.update_method is UpdateMethod.REPLACE
-            with self._datasets.commit_claim(dataset.id), metrics.committing("stream"):
+            with (
+                translate_disk_full("the commit"),
+                self._datasets.commit_claim(dataset.id),
+                metrics.committing("stream"),
+            ):
                 self._store.commit_files(
                     dataset.id,
                     [p.path for p in parts if p.path],
@@ -406,7 +416,9 @@ class StreamService:
                 )
         except DatagroveError as exc:
             if exc.status >= 500:
-                raise  # possibly transient: stays COMMITTING, and a retried commit resumes it
+                # Possibly transient (a full disk: 507): stays COMMITTING with its staged files, and
+                # a retried commit resumes it.
+                raise
             self._streams.transition(
                 execution.id,
                 from_states=(ExecutionState.COMMITTING,),

@@ -8,6 +8,7 @@ ISA-L, which is ~2.5x faster than zlib on one core.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import zlib
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import BinaryIO
 
 from isal import isal_zlib
 
+from datagrove.disk_space import translate_disk_full
 from datagrove.errors import BadRequest, PayloadTooLarge
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -74,11 +76,14 @@ class StagedUpload:
         if self._decompressor is not None and not self._decompressor.eof:
             self._file.close()
             raise BadRequest("the gzip body is truncated")
-        self._file.flush()
-        self._file.close()
+        with translate_disk_full("receiving the upload"):
+            self._file.flush()
+            self._file.close()
 
     def abort(self) -> None:
-        self._file.close()
+        # Closing flushes what is buffered, which fails again on a full disk: the file goes anyway.
+        with contextlib.suppress(OSError):
+            self._file.close()
         self.path.unlink(missing_ok=True)
 
     def _emit(self, data: bytes) -> None:
@@ -87,4 +92,5 @@ class StagedUpload:
         self.written_bytes += len(data)
         if self.written_bytes > self._max_bytes:
             raise PayloadTooLarge(f"the upload is larger than the limit of {self._max_bytes} bytes")
-        self._file.write(data)
+        with translate_disk_full("receiving the upload"):
+            self._file.write(data)

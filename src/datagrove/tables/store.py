@@ -19,6 +19,7 @@ import collections
 import concurrent.futures
 import contextlib
 import io
+import logging
 import os
 import shutil
 import threading
@@ -59,6 +60,8 @@ from datagrove.tables.versions import files_of as _version_files
 from datagrove.tables.versions import find as _find_version
 from datagrove.tables.versions import history as _version_history
 from datagrove.tables.versions import restore as _restore_version
+
+log = logging.getLogger("datagrove.tables")
 
 NAMESPACE = "datagrove"
 # A table property: the number of the last one-row append the table holds (services/appends.py).
@@ -214,6 +217,12 @@ class TableStore:
         finally:
             shutil.rmtree(path, ignore_errors=True)
 
+    def local_dirs(self) -> list[Path]:
+        """The local directories this store writes to: staging, and the tables for local storage
+        (what a free-space check looks at)."""
+        tables = self._storage.local_path(self._storage.root)
+        return [self._staging_dir] + ([tables] if tables is not None else [])
+
     def clear_read_areas(self) -> None:
         """Remove what the reads of a server that ended left behind; for a server starting up only
         (a CLI command beside a running server must not)."""
@@ -312,15 +321,15 @@ class TableStore:
         prefix = f"{commit_ns or time.time_ns():020d}-{commit_key}"
         placed = [self._data_uri(table, f"{prefix}-{index:06d}.parquet") for index in range(len(files))]
         sources = [str(source) for source in files]
-        if self._storage.is_local or len(files) < 2:
-            for source, target in zip(sources, placed, strict=True):
-                self._place(source, target)
-        else:
-            # Each move is a few requests to the store: overlap them (a commit of many parts).
-            with concurrent.futures.ThreadPoolExecutor(min(PLACE_THREADS, len(files))) as pool:
-                list(pool.map(self._place, sources, placed))
-        crashpoints.reached(crashpoints.COMMIT_FILES_PLACED)
         try:
+            if self._storage.is_local or len(files) < 2:
+                for source, target in zip(sources, placed, strict=True):
+                    self._place(source, target)
+            else:
+                # Each move is a few requests to the store: overlap them (a commit of many parts).
+                with concurrent.futures.ThreadPoolExecutor(min(PLACE_THREADS, len(files))) as pool:
+                    list(pool.map(self._place, sources, placed))
+            crashpoints.reached(crashpoints.COMMIT_FILES_PLACED)
             self._commit_with_retry(
                 dataset_id,
                 placed,
@@ -332,10 +341,26 @@ class TableStore:
             )
         except BaseException:
             if not _committed(self._table(dataset_id), commit_key):
-                for uri in placed:
-                    self._storage.delete(uri)
+                self._unplace(sources, placed)
             raise
         return self._commit_result(dataset_id)
+
+    def _unplace(self, sources: Sequence[str], placed: Sequence[str]) -> None:
+        """After a commit that did not land: put each placed file back where it was staged, so a
+        retried commit (a stream commit stays COMMITTING after a full disk or a storage outage)
+        finds its parts again; deleting them here would leave it nothing to commit. A moved-back
+        local file costs no space (a rename); a local source of a bucket's table is not moved back
+        (its caller wrote it for this one attempt) and the placed object is deleted."""
+        for source, target in zip(sources, placed, strict=True):
+            try:
+                if not self._storage.exists(target):
+                    continue
+                if _is_uri(source) or self._storage.is_local:
+                    self._storage.move(target, source)
+                else:
+                    self._storage.delete(target)
+            except Exception:  # noqa: BLE001 - the commit's own error is the one to raise
+                log.exception("could not put a staged file back", extra={"fields": {"file": target}})
 
     def _data_uri(self, table: Table, name: str) -> str:
         return f"{table.location().rstrip('/')}/data/{name}"

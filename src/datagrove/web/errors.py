@@ -74,7 +74,7 @@ def install(app: FastAPI) -> None:
     async def _ours(request: Request, exc: DatagroveError) -> Response:
         if not is_web_path(request.url.path):
             return await _api(api_ours, request, exc)
-        if exc.status >= 500:
+        if exc.status >= 500 and not exc.client_safe:
             log.error("internal error", exc_info=exc, extra={"fields": {"toe": request.state.trace_id}})
             return web_error(request, exc.status, exc.code, "internal error")
         return web_error(request, exc.status, exc.code, exc.message, exc.details or None)

@@ -176,7 +176,7 @@ PRODUCT_OPERATIONS: dict[tuple[str, str], Op] = {
             },
         ),
         body=json_body(p.UploadCommit, {"action": "APPEND", "index": True}, required=False),
-        errors=(400, 403, 404, 409, 410, 413),
+        errors=(400, 403, 404, 409, 410, 413, 507),
     ),
     ("PUT", DATASOURCES + "/uploads/{upload_id}/abort"): Op(
         "Abort an upload session",
@@ -285,7 +285,7 @@ PRODUCT_OPERATIONS: dict[tuple[str, str], Op] = {
         "Product streams",
         "commitProductExecution",
         ok(p.ProductExecution, {**ex.PRODUCT_EXECUTION, "currentState": "SUCCESS"}),
-        errors=(400, 403, 404, 409, 410, 413),
+        errors=(400, 403, 404, 409, 410, 413, 507),
     ),
     ("PUT", STREAMS + "/{stream_id}/executions/{execution_id}/abort"): Op(
         "Abort an execution (product API)",

@@ -44,7 +44,7 @@ SORT = Param(
     "sort", "name, lastTouched, lastUpdated, ... (a leading - sorts descending); unknown ones are ignored."
 )
 TOKEN_ERRORS = (400,)
-UPLOAD_ERRORS = (400, 403, 404, 409, 410, 413)
+UPLOAD_ERRORS = (400, 403, 404, 409, 410, 413, 507)  # 507: the server's disk is full
 
 _token_params = (
     Param("grant_type", "Only client_credentials.", {"type": "string", "enum": ["client_credentials"]}),
@@ -302,7 +302,7 @@ V1_OPERATIONS: dict[tuple[str, str], Op] = {
         "commitExecution",
         ok(v1.Execution, {**ex.EXECUTION, "currentState": "SUCCESS", "rows": 2, "bytes": 22}),
         "All its parts become visible at once, exactly once (a retried commit answers the same).",
-        errors=(400, 403, 404, 409, 410, 413),
+        errors=(400, 403, 404, 409, 410, 413, 507),
     ),
     ("PUT", "/v1/streams/{stream_id}/executions/{execution_id}/abort"): Op(
         "Abort an execution",

@@ -73,4 +73,8 @@ ERROR_EXAMPLES: dict[int, dict[str, Any]] = {
         "try again in 2 seconds",
         "details": {"limit": "query_slots_per_user", "retryAfterSeconds": 2},
     },
+    507: {
+        "code": "insufficient_storage",
+        "message": "the commit failed: the server's disk is full; nothing was written — try again once space is freed",
+    },
 }
