@@ -58,6 +58,7 @@ from datagrove.services.accounts import AccountService
 from datagrove.services.appends import AppendService, FoldSettings
 from datagrove.services.audit import AuditLog
 from datagrove.services.auth import Authenticator
+from datagrove.services.backup import BackupService
 from datagrove.services.connector_runs import ConnectorRuns, RunSettings
 from datagrove.services.connector_streams import ConnectorStreamService
 from datagrove.services.datasets import DatasetService
@@ -361,12 +362,20 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     return app
 
 
-def _storage(settings: Settings) -> tuple[Storage, FileCache | None]:
-    """The data directory, or the bucket of ``storage_url`` with a local cache for reads."""
+def backup_service(settings: Settings) -> BackupService:
+    """``datagrove backup`` and ``restore``: the catalog and the storage only, no server parts
+    (a restore target must stay untouched until the backup has been checked)."""
+    return BackupService(
+        catalog_url=settings.resolved_catalog_url, storage=build_storage(settings), data_dir=settings.data_dir
+    )
+
+
+def build_storage(settings: Settings) -> Storage:
+    """The data directory's warehouse, or the bucket of ``storage_url``."""
     if not settings.storage_url:
-        return Storage.local(settings.warehouse_dir), None
+        return Storage.local(settings.warehouse_dir)
     secret = settings.s3_secret_access_key
-    storage = Storage.s3(
+    return Storage.s3(
         settings.storage_url,
         S3Options(
             endpoint=settings.s3_endpoint,
@@ -376,6 +385,13 @@ def _storage(settings: Settings) -> tuple[Storage, FileCache | None]:
             path_style=settings.s3_path_style,
         ),
     )
+
+
+def _storage(settings: Settings) -> tuple[Storage, FileCache | None]:
+    """The data directory, or the bucket of ``storage_url`` with a local cache for reads."""
+    storage = build_storage(settings)
+    if storage.is_local:
+        return storage, None
     cache = FileCache(
         settings.resolved_file_cache_dir, max_bytes=settings.file_cache_bytes, fetch=storage.download
     )
