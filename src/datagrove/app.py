@@ -58,7 +58,6 @@ from datagrove.services.accounts import AccountService
 from datagrove.services.appends import AppendService, FoldSettings
 from datagrove.services.audit import AuditLog
 from datagrove.services.auth import Authenticator
-from datagrove.services.backup import BackupService
 from datagrove.services.connector_runs import ConnectorRuns, RunSettings
 from datagrove.services.connector_streams import ConnectorStreamService
 from datagrove.services.datasets import DatasetService
@@ -74,11 +73,12 @@ from datagrove.services.uploads import UploadService
 from datagrove.services.versions import VersionService
 from datagrove.services.web_sessions import SessionSettings, WebSessions
 from datagrove.settings import Settings
+from datagrove.storage_setup import build_storage
 from datagrove.tables.file_cache import FileCache
 from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.sandbox_pool import keep_idle as keep_idle_sandboxes
-from datagrove.tables.storage import S3Options, Storage
+from datagrove.tables.storage import Storage
 from datagrove.tables.store import TableStore
 from datagrove.tables.warmup import warm_up
 from datagrove.web import install as install_web
@@ -360,31 +360,6 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.add_middleware(AppendLane)
     app.add_middleware(RequestLog)  # added last: outermost, so the lane's requests are logged too
     return app
-
-
-def backup_service(settings: Settings) -> BackupService:
-    """``datagrove backup`` and ``restore``: the catalog and the storage only, no server parts
-    (a restore target must stay untouched until the backup has been checked)."""
-    return BackupService(
-        catalog_url=settings.resolved_catalog_url, storage=build_storage(settings), data_dir=settings.data_dir
-    )
-
-
-def build_storage(settings: Settings) -> Storage:
-    """The data directory's warehouse, or the bucket of ``storage_url``."""
-    if not settings.storage_url:
-        return Storage.local(settings.warehouse_dir)
-    secret = settings.s3_secret_access_key
-    return Storage.s3(
-        settings.storage_url,
-        S3Options(
-            endpoint=settings.s3_endpoint,
-            region=settings.s3_region,
-            access_key_id=settings.s3_access_key_id,
-            secret_access_key=secret.get_secret_value() if secret is not None else None,
-            path_style=settings.s3_path_style,
-        ),
-    )
 
 
 def _storage(settings: Settings) -> tuple[Storage, FileCache | None]:

@@ -317,7 +317,7 @@ def backup(args: argparse.Namespace) -> None:
     import dataclasses
     from pathlib import Path
 
-    from datagrove.app import backup_service
+    from datagrove.storage_setup import backup_service
 
     settings = _settings(args)
     logs.configure("WARNING")
@@ -332,7 +332,7 @@ def restore(args: argparse.Namespace) -> None:
     import dataclasses
     from pathlib import Path
 
-    from datagrove.app import backup_service
+    from datagrove.storage_setup import backup_service
 
     settings = _settings(args)
     logs.configure("WARNING")

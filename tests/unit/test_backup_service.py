@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from datagrove.app import Services, backup_service, build_services
+from datagrove.app import Services, build_services
 from datagrove.catalog.backup import BackupLease, backup_running
 from datagrove.errors import BackupRefused
 from datagrove.settings import Settings
+from datagrove.storage_setup import backup_service
 from datagrove.tables import maintenance as tm
 from tests.unit import test_maintenance_service
 from tests.unit.test_maintenance_service import (
