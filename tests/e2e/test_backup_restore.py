@@ -160,6 +160,10 @@ def test_a_backup_taken_during_ingest_restores_to_a_server_answering_as_the_orig
                     assert put.status_code == 204
                 stream = client.post("/v1/streams", json={"dataSet": {"name": "ingest", "schema": SCHEMA}})
                 stream_id, growing = stream.json()["id"], stream.json()["dataSet"]["id"]
+                # An execution left receiving parts: its staged parts are not in a backup.
+                base = f"/v1/streams/{stream_id}/executions"
+                open_eid = client.post(base, json={"updateMethod": "APPEND"}).json()["id"]
+                assert client.put(f"{base}/{open_eid}/part/1", content=rows(0, 5, "open")).status_code == 200
                 ingest = Ingest(original, stream_id)
                 ingest.start()
                 while ingest.committed < 2 and ingest.error is None:
@@ -222,6 +226,8 @@ def test_a_backup_taken_during_ingest_restores_to_a_server_answering_as_the_orig
                     f"/v1/datasets/query/execute/{growing}", json={"sql": "SELECT COUNT(*) FROM table"}
                 )
                 assert count.json()["rows"][0][0] == growing_entry["rows"]
+                left_open = client.get(f"/v1/streams/{stream_id}/executions/{open_eid}").json()
+                assert left_open["currentState"] == "ABORTED"
                 # The restored server takes new commits on top.
                 put = client.put(f"/v1/datasets/{static}/data?updateMethod=APPEND", content=rows(9, 1, "new"))
                 assert put.status_code == 204, put.text

@@ -106,6 +106,10 @@ def test_a_restored_data_directory_answers_as_the_original(services: Services, t
     assert restored.maintenance.check().ok
     versions = restored.versions.list_versions(actor=actor, dataset_id=dataset_id, limit=10, offset=0)
     assert [v.snapshot_id for v in versions] == [v.snapshot_id for v in before]
+    load(restored, actor, dataset_id, generation(3), tmp_path)  # changed after the restore
+    backup_service(target).restore(source=backup, force=True)  # replaced by the backup again
+    again = build_services(target)
+    assert rows_of(again, admin(again), dataset_id) == rows
 
 
 @sqlite_only
