@@ -18,6 +18,7 @@ from datagrove.errors import BackupRefused
 from datagrove.settings import Settings
 from datagrove.storage_setup import backup_service
 from datagrove.tables import maintenance as tm
+from tests.support.s3 import MotoServer
 from tests.unit import test_maintenance_service
 from tests.unit.test_maintenance_service import (
     COLUMNS,
@@ -93,16 +94,29 @@ def test_a_missing_or_unlisted_file_or_no_manifest_is_refused(services: Services
     assert target_is_untouched(target)
 
 
-@pytest.mark.parametrize("services", ["sqlite", "s3"], indirect=True)
-def test_a_restored_data_directory_answers_as_the_original(services: Services, tmp_path: Path):
+@pytest.mark.parametrize(
+    ("services", "into"),
+    [("sqlite", "directory"), ("s3", "directory"), ("s3", "bucket")],
+    indirect=["services"],
+)
+def test_a_restored_data_directory_answers_as_the_original(
+    services: Services, into: str, tmp_path: Path, request: pytest.FixtureRequest
+):
     backup, dataset_id, rows = backed_up(services, tmp_path)
     before = services.versions.list_versions(actor=admin(services), dataset_id=dataset_id, limit=10, offset=0)
     target = fresh_target(tmp_path)
+    if into == "bucket":  # another bucket of the same store
+        moto: MotoServer = request.getfixturevalue("moto")
+        target = services.settings.model_copy(
+            update={"data_dir": target.data_dir, "storage_url": f"s3://{moto.new_bucket()}/restored"}
+        )
     backup_service(target).restore(source=backup)
     restored = build_services(target)
     actor = admin(restored)
     assert rows_of(restored, actor, dataset_id) == rows
-    assert restored.store.load_table(dataset_id).location().startswith(target.warehouse_dir.as_uri())
+    location = restored.store.load_table(dataset_id).location()
+    expected_root = f"{target.storage_url}/warehouse" if target.storage_url else target.warehouse_dir.as_uri()
+    assert location.startswith(expected_root + "/")
     assert restored.maintenance.check().ok
     versions = restored.versions.list_versions(actor=actor, dataset_id=dataset_id, limit=10, offset=0)
     assert [v.snapshot_id for v in versions] == [v.snapshot_id for v in before]
@@ -150,3 +164,14 @@ def test_maintenance_deletes_nothing_while_a_backup_holds_its_lease(services: Se
     time.sleep(0.05)
     assert not backup_running(engine)
     assert tm.referenced_files(services.store, dataset.id)
+
+
+@pytest.mark.parametrize("services", ["postgres"], indirect=True)
+def test_a_postgresql_backup_without_pg_dump_says_so_and_leaves_no_lease(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    with pytest.raises(BackupRefused, match="pg_dump is not installed"):
+        backup_service(services.settings).backup(destination=tmp_path / "backup")
+    assert not backup_running(services.catalog.engine)
+    assert not (tmp_path / "backup" / "manifest.json").exists()
