@@ -37,14 +37,18 @@ services = test_maintenance_service.services  # the fixture: built by build_serv
 sqlite_only = pytest.mark.parametrize("services", ["sqlite"], indirect=True)
 
 
-def backed_up(services: Services, tmp_path: Path) -> tuple[Path, str, list[dict[str, object]]]:
+def backed_up(
+    services: Services, tmp_path: Path, *, include_secret_key: bool = False
+) -> tuple[Path, str, list[dict[str, object]]]:
     """A backup of one dataset of two versions: (its directory, the dataset id, its rows)."""
     actor = admin(services)
     dataset = services.datasets.create(actor=actor, name="kept", description="", columns=COLUMNS)
     load(services, actor, dataset.id, generation(1), tmp_path)
     load(services, actor, dataset.id, generation(2, 7), tmp_path)
     destination = tmp_path / "backup"
-    report = backup_service(services.settings).backup(destination=destination)
+    report = backup_service(services.settings).backup(
+        destination=destination, include_secret_key=include_secret_key
+    )
     assert report.tables == 1 and report.files >= 6  # catalog, metadata, 2 lists, manifests, data
     return destination, dataset.id, rows_of(services, actor, dataset.id)
 
@@ -102,7 +106,7 @@ def test_a_missing_or_unlisted_file_or_no_manifest_is_refused(services: Services
 def test_a_restored_data_directory_answers_as_the_original(
     services: Services, into: str, tmp_path: Path, request: pytest.FixtureRequest
 ):
-    backup, dataset_id, rows = backed_up(services, tmp_path)
+    backup, dataset_id, rows = backed_up(services, tmp_path, include_secret_key=True)
     before = services.versions.list_versions(actor=admin(services), dataset_id=dataset_id, limit=10, offset=0)
     target = fresh_target(tmp_path)
     if into == "bucket":  # another bucket of the same store
@@ -111,6 +115,9 @@ def test_a_restored_data_directory_answers_as_the_original(
             update={"data_dir": target.data_dir, "storage_url": f"s3://{moto.new_bucket()}/restored"}
         )
     backup_service(target).restore(source=backup)
+    key = (target.data_dir / "secret.key").read_bytes()
+    assert key == (services.settings.data_dir / "secret.key").read_bytes()
+    assert (target.data_dir / "secret.key").stat().st_mode & 0o777 == 0o600
     restored = build_services(target)
     actor = admin(restored)
     assert rows_of(restored, actor, dataset_id) == rows

@@ -321,13 +321,23 @@ class BackupLease:
     ``release`` at the end."""
 
     def __init__(self, url: str, *, seconds: float) -> None:
+        if kind_of(url) == "sqlite" and not _sqlite_path(url).exists():
+            # Checked first: opening it would create an empty catalog where none was.
+            raise BackupRefused(f"there is no catalog at {_sqlite_path(url)}")
         self._engine = sa.create_engine(url)
         self._name = LEASE_PREFIX + uuid.uuid4().hex
         self.seconds = seconds
 
     def take(self) -> None:
-        with self._engine.begin() as db:
-            db.execute(t.server_keys.insert().values(name=self._name, value=self._until()))
+        try:
+            with self._engine.begin() as db:
+                db.execute(t.server_keys.insert().values(name=self._name, value=self._until()))
+        except sa.exc.SQLAlchemyError as exc:
+            self._engine.dispose()
+            reason = str(exc.orig) if isinstance(exc, sa.exc.DBAPIError) else type(exc).__name__
+            raise BackupRefused(
+                f"the catalog cannot be written to (is it a Datagrove catalog?): {reason}"
+            ) from exc
 
     def renew(self) -> None:
         with self._engine.begin() as db:

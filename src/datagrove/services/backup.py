@@ -91,13 +91,16 @@ class BackupService:
         catalog_backup.kind_of(self._catalog_url)
         if destination.exists() and any(destination.iterdir()):
             raise BackupRefused(f"{destination} is not empty: back up into a new directory")
-        destination.mkdir(parents=True, exist_ok=True)
+        key = self._data_dir / SECRET_KEY_FILE
+        if include_secret_key and not key.exists():
+            raise BackupRefused(f"there is no {key} (is the secret_key setting used instead?)")
         lease = catalog_backup.BackupLease(self._catalog_url, seconds=self._lease_seconds)
         lease.take()
         stop = threading.Event()
         renewer = threading.Thread(target=self._renew, args=(lease, stop), name="backup-lease", daemon=True)
         renewer.start()
         try:
+            destination.mkdir(parents=True, exist_ok=True)
             copy = catalog_backup.copy_catalog(self._catalog_url, destination)
             tables = [
                 table_backup.table_files(self._warehouse, f"{t.namespace}.{t.name}", t.metadata_location)
@@ -111,10 +114,7 @@ class BackupService:
             lease.release()
         catalog_file = table_backup.file_digest(copy.file)
         files.append(table_backup.CopiedFile(copy.file.name, catalog_file.size, catalog_file.sha256))
-        key = self._data_dir / SECRET_KEY_FILE
         if include_secret_key:
-            if not key.exists():
-                raise BackupRefused(f"there is no {key} (is the secret_key setting used instead?)")
             shutil.copyfile(key, destination / SECRET_KEY_FILE)
             os.chmod(destination / SECRET_KEY_FILE, 0o600)
             digest = table_backup.file_digest(destination / SECRET_KEY_FILE)
