@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -33,19 +31,6 @@ PART_ROWS = 300
 
 def rows(start: int, n: int, batch: str) -> bytes:
     return "".join(f"{start + i},{batch}\n" for i in range(n)).encode()
-
-
-def cli(data_dir: Path, catalog_url: str | None, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DATAGROVE_")}
-    if catalog_url:
-        env["DATAGROVE_CATALOG_URL"] = catalog_url
-    return subprocess.run(
-        [sys.executable, "-m", "datagrove.cli", *args, "--data-dir", str(data_dir)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def cli_here(
@@ -169,12 +154,15 @@ def test_a_backup_taken_during_ingest_restores_to_a_server_answering_as_the_orig
                 while ingest.committed < 2 and ingest.error is None:
                     time.sleep(0.05)
                 before = ingest.committed
-                made = cli(original.data_dir, original_url, "backup", str(tmp_path / "backup"))
+                # The CLI in this process (one Python start less); the server is another process.
+                code, out, err = cli_here(
+                    monkeypatch, capsys, original.data_dir, original_url, "backup", str(tmp_path / "backup")
+                )
                 during = ingest.committed - before
                 ingest.stop.set()
                 ingest.join(timeout=60)
                 assert ingest.error is None, ingest.error
-                assert made.returncode == 0, made.stdout + made.stderr
+                assert code == 0, out + err
                 assert ingest.committed > before  # commits landed beside the backup
 
                 manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
