@@ -79,12 +79,13 @@ from datagrove.services.versions import VersionService
 from datagrove.services.web_sessions import SessionSettings, WebSessions
 from datagrove.services.work_slots import SlotLimit, Work, WorkSlots
 from datagrove.settings import Settings
+from datagrove.storage_setup import build_storage
 from datagrove.tables.file_cache import FileCache
 from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.sandbox_pool import SpillDirectories
 from datagrove.tables.sandbox_pool import keep_idle as keep_idle_sandboxes
-from datagrove.tables.storage import S3Options, Storage
+from datagrove.tables.storage import Storage
 from datagrove.tables.store import TableStore
 from datagrove.tables.warmup import warm_up
 from datagrove.web import install as install_web
@@ -428,19 +429,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
 def _storage(settings: Settings) -> tuple[Storage, FileCache | None]:
     """The data directory, or the bucket of ``storage_url`` with a local cache for reads."""
-    if not settings.storage_url:
-        return Storage.local(settings.warehouse_dir), None
-    secret = settings.s3_secret_access_key
-    storage = Storage.s3(
-        settings.storage_url,
-        S3Options(
-            endpoint=settings.s3_endpoint,
-            region=settings.s3_region,
-            access_key_id=settings.s3_access_key_id,
-            secret_access_key=secret.get_secret_value() if secret is not None else None,
-            path_style=settings.s3_path_style,
-        ),
-    )
+    storage = build_storage(settings)
+    if storage.is_local:
+        return storage, None
     cache = FileCache(
         settings.resolved_file_cache_dir, max_bytes=settings.file_cache_bytes, fetch=storage.download
     )

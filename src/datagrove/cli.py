@@ -17,6 +17,8 @@
     datagrove account delete --account-id A
     datagrove maintenance expire|sweep|compact [--dataset ID] [--dry-run]
     datagrove check [--dataset ID]
+    datagrove backup DEST [--include-secret-key]     (online: servers keep serving)
+    datagrove restore SRC [--force]                  (no server may run on the target)
     datagrove upload FILE.csv[.gz] --dataset ID|--stream ID [--parts N] [--parallel N] [--replace]
                      [--url URL] [--token T | --client-id C --client-secret S]
 
@@ -315,6 +317,40 @@ def check(args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
+def backup(args: argparse.Namespace) -> None:
+    """A consistent copy of the catalog and every live snapshot's files, beside running servers."""
+    import dataclasses
+    from pathlib import Path
+
+    from datagrove.storage_setup import backup_service
+
+    settings = _settings(args)
+    logs.configure("WARNING")
+    report = backup_service(settings).backup(
+        destination=Path(args.destination), include_secret_key=args.include_secret_key
+    )
+    _print(dataclasses.asdict(report))
+
+
+def restore(args: argparse.Namespace) -> None:
+    """Bring an empty (or, with --force, any) data directory and catalog back from a backup."""
+    import dataclasses
+    from pathlib import Path
+
+    from datagrove.storage_setup import backup_service
+
+    settings = _settings(args)
+    logs.configure("WARNING")
+    report = backup_service(settings).restore(source=Path(args.source), force=args.force)
+    _print(dataclasses.asdict(report))
+    if not report.secret_key:
+        print(
+            "datagrove: the backup holds no secret key: put the original secret.key in the data "
+            "directory (or set DATAGROVE_SECRET_KEY) before connectors use their accounts",
+            file=sys.stderr,
+        )
+
+
 def _print(value: Any) -> None:
     print(json.dumps(value, indent=2))
 
@@ -444,6 +480,25 @@ def parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--dataset", help="only this dataset (default: every one)")
     verify.set_defaults(handler=check)
+
+    save = with_data_dir(
+        commands.add_parser("backup", help="write a consistent backup while the server keeps serving")
+    )
+    save.add_argument("destination", help="a new or empty directory")
+    save.add_argument(
+        "--include-secret-key",
+        action="store_true",
+        help="also copy secret.key, which unseals account credentials (keep such a backup secret)",
+    )
+    save.set_defaults(handler=backup)
+    load_ = with_data_dir(
+        commands.add_parser("restore", help="restore a backup into this (empty) data directory and catalog")
+    )
+    load_.add_argument("source", help="a directory written by datagrove backup")
+    load_.add_argument(
+        "--force", action="store_true", help="replace the catalog and table files the target already holds"
+    )
+    load_.set_defaults(handler=restore)
 
     send = commands.add_parser("upload", help="upload a CSV file to a dataset in parallel gzip parts")
     send.add_argument("file", help="CSV without a header row, plain or .gz")

@@ -4,7 +4,8 @@
     ├── BadRequest                 400 bad_request
     │   ├── InvalidCsv             400 invalid_csv       (names line, column and value)
     │   ├── InvalidSql             400 invalid_sql
-    │   └── QueryLimitExceeded     400 query_limit_exceeded
+    │   ├── QueryLimitExceeded     400 query_limit_exceeded
+    │   └── BackupRefused          400 backup_refused    (a corrupt backup, a non-empty restore target)
     ├── Unauthorized               401 unauthorized
     │   └── BadCredential          401 unauthorized      (a wrong secret or an unknown token: counted)
     ├── Forbidden                  403 forbidden
@@ -58,6 +59,12 @@ class InvalidSql(BadRequest):
 
 class QueryLimitExceeded(BadRequest):
     code = "query_limit_exceeded"
+
+
+class BackupRefused(BadRequest):
+    """``datagrove backup`` or ``restore`` will not go on (nothing was written): the message says why."""
+
+    code = "backup_refused"
 
 
 class Unauthorized(DatagroveError):

@@ -14,6 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from datagrove.catalog import schema as t
+from datagrove.catalog.backup import backup_running
 
 #: Rounds of work that belong to no dataset are claimed in ``dg_maintenance_runs`` under keys
 #: starting with this (dataset ids are UUIDs): e.g. ``~audit-retention``.
@@ -29,6 +30,10 @@ class MaintenanceCatalog:
         query = sa.select(t.datasets.c.id).order_by(t.datasets.c.created_at, t.datasets.c.id)
         with self.engine.connect() as db:
             return list(db.execute(query).scalars())
+
+    def backup_running(self) -> bool:
+        """Whether a backup is copying files now (it holds a live lease): delete none meanwhile."""
+        return backup_running(self.engine)
 
     # --- expired files --------------------------------------------------------------------------
 

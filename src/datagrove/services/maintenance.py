@@ -16,6 +16,9 @@ then reads that snapshot's files for as long as it runs, so:
   period, that no unfinished stream commit (COMMITTING) placed, and that are older than the safety
   age (longer than a commit claim: a commit places its files, then commits them under its claim).
 
+Nor does either delete anything while a backup runs (``datagrove backup`` holds a lease in the
+catalog while it copies the files of the snapshots it saw): the files wait for the next round.
+
 Nor does the expiry remove the snapshot of a stream commit still COMMITTING: its retry finds its
 commit key in the history and does nothing, which keeps it exactly-once.
 
@@ -79,6 +82,7 @@ class ExpiryReport:
     kept_snapshots: int
     files_waiting: int  # recorded now, deletable once the grace period has passed
     files_deleted: int  # whose grace period was over
+    held_for_backup: int = 0  # whose grace period was over, kept for the next round: a backup runs
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class SweepReport:
     dataset_id: str
     orphans: tuple[str, ...]  # deleted (or that would be, in a dry run)
     too_young: int  # unreferenced files still inside the safety age, or of an unfinished commit
+    held_for_backup: int = 0  # orphans kept for the next round: a backup runs
 
 
 @dataclass(frozen=True)
@@ -282,13 +287,17 @@ class MaintenanceService:
         due = self._maintenance.expired_files(
             dataset_id, before=now - timedelta(seconds=self._settings.grace_seconds)
         )
-        deleted = 0
+        deleted = held = 0
         if due:
             # A file may be referenced again (a restore of an old version): the live metadata decides.
             referenced = tm.referenced_files(self._store, dataset_id)
             deletable = [uri for uri in due if uri not in referenced]
             deleted = len(deletable)
-            if not dry_run:
+            if not dry_run and deletable and self._maintenance.backup_running():
+                # Checked under the commit claim, after the decision: a backup whose catalog copy
+                # comes later cannot see these files referenced (no commit lands meanwhile).
+                deleted, held = 0, len(deletable)
+            elif not dry_run:
                 for uri in deletable:
                     tm.delete_file(self._store.storage, uri)
                 self._maintenance.forget_expired(dataset_id, due)
@@ -306,7 +315,7 @@ class MaintenanceService:
             waiting = self._maintenance.record_expired(dataset_id, plan.unreferenced, at=now)
             if plan.snapshot_ids:
                 tm.expire_snapshots(self._store, dataset_id, plan.snapshot_ids)
-        return ExpiryReport(dataset_id, len(plan.snapshot_ids), plan.kept, waiting, deleted)
+        return ExpiryReport(dataset_id, len(plan.snapshot_ids), plan.kept, waiting, deleted, held)
 
     def _sweep(self, dataset_id: str, *, dry_run: bool) -> SweepReport:
         cutoff = (self._clock() - timedelta(seconds=self._settings.orphan_min_age_seconds)).timestamp()
@@ -322,6 +331,8 @@ class MaintenanceService:
                 young += 1
                 continue
             orphans.append(stored.uri)
+        if not dry_run and orphans and self._maintenance.backup_running():
+            return SweepReport(dataset_id, (), young, held_for_backup=len(orphans))
         if not dry_run:
             for uri in orphans:
                 tm.delete_file(self._store.storage, uri)

@@ -129,6 +129,11 @@ def iceberg_schema(columns: Sequence[Column]) -> Schema:
     )
 
 
+def warehouse_uri(storage: Storage) -> str:
+    """Where tables are created: the data directory's warehouse, or ``warehouse/`` in the bucket."""
+    return storage.root if storage.is_local else storage.uri("warehouse")
+
+
 def _local_path(uri: str) -> Path:
     parsed = urlparse(uri)
     return Path(unquote(parsed.path)) if parsed.scheme in ("file", "") else Path(uri)
@@ -160,9 +165,11 @@ class TableStore:
         self._staging_dir = staging_dir
         self._threads = threads
         self._parquet = parquet
-        warehouse = self._storage.root if self._storage.is_local else self._storage.uri("warehouse")
         self._iceberg = SqlCatalog(
-            "datagrove", uri=catalog_url, warehouse=warehouse, **self._storage.iceberg_properties()
+            "datagrove",
+            uri=catalog_url,
+            warehouse=warehouse_uri(self._storage),
+            **self._storage.iceberg_properties(),
         )
         self._snapshots: collections.OrderedDict[str, Snapshot] = collections.OrderedDict()
         self._files_lock = threading.Lock()
