@@ -79,7 +79,7 @@ def test_sigterm_lets_the_work_under_way_finish_refuses_new_work_and_exits_0(
     tmp_path: Path, web: FileServer
 ) -> None:
     body = b"id\n" + b"".join(b"%d\n" % i for i in range(200_000))
-    web.files["/slow.csv"] = Served(body, trickle=0.05)  # ~20 s to read: still running at SIGTERM
+    web.files["/slow.csv"] = Served(body, trickle=1.0)  # ~20 s to read: still running at SIGTERM
     env = {
         "DATAGROVE_SHUTDOWN_GRACE_SECONDS": "30",
         # The stream commit (after the import) and the query are surely under way at the signal.
@@ -129,6 +129,10 @@ def test_sigterm_lets_the_work_under_way_finish_refuses_new_work_and_exits_0(
                 json={"sql": "SELECT COUNT(*) FROM table"},
             )
             assert first_chunk_sent.wait(30)
+            deadline = time.monotonic() + 30
+            while not web.requests:  # the run is reading its source (a loaded machine claims it late)
+                assert time.monotonic() < deadline, "the connector run never asked for its file"
+                time.sleep(0.05)
             time.sleep(1)  # the commit and the query are in their pauses, the upload half-way
             signalled = time.monotonic()
             server.process.send_signal(signal.SIGTERM)
