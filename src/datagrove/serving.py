@@ -94,6 +94,7 @@ class GracefulServer(uvicorn.Server):
         self.on_drain = on_drain
         self.drain_started: float | None = None
         self.abandoned = 0
+        self.stopping_background: threading.Thread | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Not uvicorn's own: it records the signal and raises it again once served, so the process
@@ -115,7 +116,10 @@ class GracefulServer(uvicorn.Server):
                 }
             },
         )
-        threading.Thread(target=self._stop_background_work, name="drain", daemon=True).start()
+        self.stopping_background = threading.Thread(
+            target=self._stop_background_work, name="drain", daemon=True
+        )
+        self.stopping_background.start()
 
     def _stop_background_work(self) -> None:
         try:
@@ -126,7 +130,9 @@ class GracefulServer(uvicorn.Server):
     async def on_tick(self, counter: int) -> bool:
         if self.drain_started is not None and not self.should_exit:
             over = time.monotonic() - self.drain_started >= self.grace_seconds
-            if self.drain.in_flight == 0 or over:
+            # Background work (a cancelled connector run recording its ERROR) ends within the grace too.
+            background_done = self.stopping_background is None or not self.stopping_background.is_alive()
+            if (self.drain.in_flight == 0 and background_done) or over:
                 if self.drain.in_flight:
                     self.abandoned = self.drain.in_flight
                     log.warning(
