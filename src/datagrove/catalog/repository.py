@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from datagrove.catalog import schema as t
 from datagrove.catalog.read_cache import VersionedCache
-from datagrove.catalog.versions import ACCESS, DATASETS, Versions, pin_request, read_versions
+from datagrove.catalog.versions import ACCESS, DATASETS, VersionReader, Versions, pin_request
 from datagrove.catalog.visibility import visible_datasets
 from datagrove.domain import AccessToken, Dataset, OAuthClient, Role, UpdateMethod, User
 from datagrove.errors import Conflict, NotFound
@@ -52,6 +52,7 @@ class Catalog:
         self._clients = VersionedCache((ACCESS,), data=False)
         self._token_holders = VersionedCache((ACCESS,), data=False)
         self._datasets = VersionedCache((ACCESS, DATASETS), data=True)  # the owner's name is a user's
+        self._versions = VersionReader(engine)
 
     def ping(self) -> None:
         with self.engine.connect() as db:
@@ -64,7 +65,7 @@ class Catalog:
         return self.engine.dialect.name == "sqlite"
 
     def versions(self) -> Versions:
-        return read_versions(self.engine)
+        return self._versions.read()
 
     def pin_request(self, *, cache_data: bool) -> None:
         """Read by the catalog version for the rest of the current request (``catalog/versions.py``)."""

@@ -64,7 +64,10 @@ async def create_stream(request: Request, actor: Actor = Depends(current_actor))
     return json_response(render.stream(view), status=201, headers={"Location": location})
 
 
-async def list_streams(request: Request, actor: Actor = Depends(current_actor)) -> Response:
+async def list_streams(request: Request) -> Response:
+    # Polled often: the caller is taken here rather than declared, which spares FastAPI's
+    # parameter solving (see api/short_reads.py).
+    actor = await current_actor(request)
     query = request.query_params
     limit = int_param(query, "limit", 50)
     # A page is one read plus one per stream's dataset (mostly from memory); a long one, a thread.
