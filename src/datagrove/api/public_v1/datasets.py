@@ -63,14 +63,12 @@ def list_datasets(request: Request, actor: Actor = Depends(current_actor)) -> Re
 
 
 @router.get("/{dataset_id}")
-async def get_dataset(request: Request) -> Response:
-    # Polled far more than anything else is called: the caller and the path parameter are taken
-    # here rather than declared, which spares FastAPI's parameter solving (see api/short_reads.py).
+async def get_dataset(dataset_id: str, request: Request) -> Response:
+    # Polled far more than anything else is called: the caller is taken here rather than declared,
+    # which spares FastAPI's dependency solving (see api/short_reads.py).
     actor = await current_actor(request)
     datasets = request.app.state.services.datasets
-    dataset = await short_read(
-        request, datasets.get, actor=actor, dataset_id=request.path_params["dataset_id"]
-    )
+    dataset = await short_read(request, datasets.get, actor=actor, dataset_id=dataset_id)
     return json_response(render.dataset(dataset))
 
 
