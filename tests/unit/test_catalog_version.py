@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from datagrove.catalog import schema as t
 from datagrove.catalog.database import make_engine, migrate
 from datagrove.catalog.repository import Catalog, utcnow
-from datagrove.catalog.versions import Versions, pin_request, read_versions, written_topic
+from datagrove.catalog.versions import VersionReader, Versions, pin_request, read_versions, written_topic
 from datagrove.domain import Role
 from tests.support.postgres import private_schema
 
@@ -139,3 +139,14 @@ def cached_reads_last_exactly_one_version(url: str, engine: sa.Engine) -> None:
         assert catalog.get_user(user.id).name == "own"
     finally:
         other.dispose()
+
+
+def test_the_per_request_reader_agrees_and_survives_a_dead_connection(engine: sa.Engine):
+    reader = VersionReader(engine)
+    assert reader.read() == read_versions(engine)
+    for connection in [getattr(reader._local, "connection", None), *reader._idle]:
+        if connection is not None:
+            connection.close()  # as a database restart would leave it
+    with engine.begin() as db:
+        db.execute(sa.text("UPDATE dg_users SET name = name"))
+    assert reader.read() == read_versions(engine)

@@ -19,6 +19,7 @@ copied in by file) are not seen: restart the servers afterwards, or run any writ
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import re
@@ -92,24 +93,78 @@ def read_versions(engine: sa.Engine) -> Versions:
 class VersionReader:
     """``read()``: the current versions, as cheaply as the catalog allows. Every request asks.
 
-    On SQLite each thread keeps a connection of its own for this one read, in autocommit mode: a
-    pool checkout and its reset cost several times the read (a file-local SELECT of three rows).
-    On PostgreSQL the read takes a pooled connection like any other."""
+    The read runs on connections of its own in autocommit mode: a pooled connection costs a
+    checkout, a liveness ping and a rollback (on PostgreSQL three round trips where one is needed;
+    on SQLite several times the read itself). On SQLite each thread keeps one; on PostgreSQL up to
+    ``KEPT_IDLE`` are kept between reads, so that many threads do not hold many server connections.
+    A connection that fails is dropped and the read tried once more on a new one (after a database
+    restart every kept connection is dead)."""
+
+    KEPT_IDLE = 4
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
-        self._local = threading.local()
         self._sqlite = engine.dialect.name == "sqlite"
+        self._local = threading.local()
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
 
     def read(self) -> Versions:
-        if not self._sqlite:
-            return read_versions(self._engine)
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            args, kwargs = self._engine.dialect.create_connect_args(self._engine.url)
-            connection = self._engine.dialect.loaded_dbapi.connect(*args, **kwargs, isolation_level=None)
-            self._local.connection = connection
-        return _versions(dict(connection.execute(_READ).fetchall()))
+        try:
+            return self._read()
+        except self._engine.dialect.loaded_dbapi.Error:
+            return self._read()  # the failed connection is gone; this one is new
+
+    def _read(self) -> Versions:
+        connection = self._take()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(_READ)
+                found = dict(cursor.fetchall())
+            finally:
+                cursor.close()
+        except BaseException:
+            self._drop(connection)
+            raise
+        self._give_back(connection)
+        return _versions(found)
+
+    def _take(self) -> Any:
+        if self._sqlite:
+            connection = getattr(self._local, "connection", None)
+            if connection is None:
+                connection = self._local.connection = self._connect()
+            return connection
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _give_back(self, connection: Any) -> None:
+        if self._sqlite:
+            return
+        with self._lock:
+            if len(self._idle) < self.KEPT_IDLE:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def _drop(self, connection: Any) -> None:
+        if self._sqlite:
+            self._local.connection = None
+        with contextlib.suppress(Exception):
+            connection.close()
+
+    def _connect(self) -> Any:
+        dialect = self._engine.dialect
+        args, kwargs = dialect.create_connect_args(self._engine.url)
+        connection = dialect.loaded_dbapi.connect(*args, **kwargs)
+        if self._sqlite:
+            connection.isolation_level = None  # autocommit: a SELECT leaves no transaction open
+        else:
+            connection.autocommit = True
+        return connection
 
 
 def _versions(found: dict[str, int]) -> Versions:
