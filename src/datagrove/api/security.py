@@ -32,13 +32,12 @@ def presented_credential(request: Request) -> Credential:
 
 async def current_actor(request: Request) -> Actor:
     """The caller. Async, so that no thread is taken for it: with the catalog pinned for the
-    request, a known credential is answered from memory (``Authenticator.begin_request``)."""
+    request, a known credential is answered from memory (``Authenticator.begin_request``) — on the
+    event loop where the catalog allows; a refused one goes to the thread pool (it is recorded)."""
     auth = request.app.state.services.auth
     credential = presented_credential(request)
     auth.begin_request(read_only=request.method in READ_ONLY_METHODS)
-    if auth.reads_on_event_loop:
-        actor: Actor = auth.actor_for(credential)
-    else:
-        actor = await run_in_threadpool(auth.actor_for, credential)
+    known: Actor | None = auth.known_actor(credential) if auth.reads_on_event_loop else None
+    actor: Actor = known if known is not None else await run_in_threadpool(auth.actor_for, credential)
     request.state.actor = actor
     return actor

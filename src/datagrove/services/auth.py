@@ -194,12 +194,26 @@ class Authenticator:
             self._login_failed("unknown developer token", object_type="ACCESS_TOKEN")
             raise Unauthorized("unknown developer token")
         record, user = found
-        if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
+        if _expired(record):
             self._login_failed(
                 f"expired developer token {record.id}", object_type="ACCESS_TOKEN", object_id=record.id
             )
             raise Unauthorized("the developer token has expired")
         return Actor(user=user, scopes=None, credential=f"token:{record.id}")
+
+    def known_actor(self, credential: Credential) -> Actor | None:
+        """The actor of a good credential, else None, recording nothing: only reads, so that it may
+        run on the event loop (``reads_on_event_loop``). A refusal goes through ``actor_for``, which
+        records it (a write, that may wait for the catalog's lock)."""
+        if credential.kind == "bearer":
+            try:
+                return self.actor_from_bearer(credential.value)
+            except Unauthorized:
+                return None
+        found = self._catalog.find_token_holder(digest(credential.value))
+        if found is None or _expired(found[0]):
+            return None
+        return Actor(user=found[1], scopes=None, credential=f"token:{found[0].id}")
 
     def developer_token_live(self, token_id: int) -> bool:
         """Whether developer token ``token_id`` still exists and has not expired (a web session
@@ -324,6 +338,10 @@ class Authenticator:
                 object_name=record.name,
                 detail=f"owner user {record.user_id}",
             )
+
+
+def _expired(record: AccessToken) -> bool:
+    return record.expires_at is not None and record.expires_at <= datetime.now(UTC)
 
 
 def ensure_admin(catalog: Catalog, *, email: str = "admin@datagrove.local") -> tuple[User, bool]:
