@@ -196,7 +196,7 @@ class AccessLevel(enum.StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(AccessLevel).index(self) + 1
+        return _LEVEL_RANKS[self]
 
     @classmethod
     def parse(cls, value: object) -> AccessLevel:
@@ -206,6 +206,9 @@ class AccessLevel(enum.StrEnum):
             text, text
         )
         return cls(text)
+
+
+_LEVEL_RANKS = {level: rank for rank, level in enumerate(AccessLevel, start=1)}  # asked per request
 
 
 class PrincipalType(enum.StrEnum):

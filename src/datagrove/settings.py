@@ -311,6 +311,21 @@ class Settings(BaseSettings):
         description="New uploads are refused (HTTP 507) while the data directory's disk has less free "
         "space than this, so the commits and folds under way still find room; 0 turns the floor off.",
     )
+
+    # Cheap requests (issue 14: ops-cheap)
+    catalog_pool_size: int = Field(
+        20,
+        ge=1,
+        description="Catalog connections each engine keeps open for reuse (SQLite and PostgreSQL). "
+        "Opening one costs more than a small read, so a pool smaller than the requests in flight "
+        "makes every cheap request slow.",
+    )
+    catalog_pool_overflow: int = Field(
+        20,
+        ge=0,
+        description="Further catalog connections opened under a burst and closed when returned; a "
+        "request waits (up to 30 s) once catalog_pool_size + catalog_pool_overflow are in use.",
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property

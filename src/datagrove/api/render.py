@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,13 @@ from datagrove.tables.types import Column, ColumnType
 
 
 def timestamp(value: datetime | None) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if value is None else _timestamp(value)
+
+
+@functools.lru_cache(maxsize=8192)
+def _timestamp(value: datetime) -> str:
+    # Polled records show the same few times again and again; strftime was a tenth of a poll.
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def schema(columns: tuple[Column, ...] | list[Column]) -> dict[str, Any]:

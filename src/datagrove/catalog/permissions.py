@@ -7,7 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from datagrove.catalog import schema as t
+from datagrove.catalog.read_cache import VersionedCache
 from datagrove.catalog.repository import utcnow
+from datagrove.catalog.versions import ACCESS, DATASETS
 from datagrove.catalog.visibility import grants_reaching, user_groups_query
 from datagrove.domain import AccessLevel, Grant, PrincipalType
 from datagrove.errors import Conflict
@@ -16,12 +18,17 @@ from datagrove.errors import Conflict
 class PermissionCatalog:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        # Asked on every request about a dataset; kept for one catalog version (catalog/read_cache.py).
+        self._levels = VersionedCache((ACCESS, DATASETS), data=True)
 
     def levels(self, dataset_id: str, user_id: int) -> list[AccessLevel]:
         """Every level the user holds on the dataset, directly or through its active groups."""
+        return list(self._levels.get((dataset_id, user_id), lambda: self._read_levels(dataset_id, user_id)))
+
+    def _read_levels(self, dataset_id: str, user_id: int) -> tuple[AccessLevel, ...]:
         with self.engine.connect() as db:
             rows = db.execute(_LEVELS, {"dataset_id": dataset_id, "user_id": user_id}).scalars()
-            return [AccessLevel(level) for level in rows]
+            return tuple(AccessLevel(level) for level in rows)
 
     def group_ids(self, user_id: int) -> list[int]:
         with self.engine.connect() as db:

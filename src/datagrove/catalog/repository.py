@@ -10,6 +10,8 @@ from typing import Any, overload
 import sqlalchemy as sa
 
 from datagrove.catalog import schema as t
+from datagrove.catalog.read_cache import VersionedCache
+from datagrove.catalog.versions import ACCESS, DATASETS, VersionReader, Versions, pin_request
 from datagrove.catalog.visibility import visible_datasets
 from datagrove.domain import AccessToken, Dataset, OAuthClient, Role, UpdateMethod, User
 from datagrove.errors import Conflict, NotFound
@@ -44,10 +46,30 @@ def columns_from_json(text: str) -> tuple[Column, ...]:
 class Catalog:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        # Who is calling (asked by every request) and dataset metadata (by most), kept in memory
+        # for one catalog version (catalog/read_cache.py).
+        self._users = VersionedCache((ACCESS,), data=False)
+        self._clients = VersionedCache((ACCESS,), data=False)
+        self._token_holders = VersionedCache((ACCESS,), data=False)
+        self._datasets = VersionedCache((ACCESS, DATASETS), data=True)  # the owner's name is a user's
+        self._versions = VersionReader(engine)
 
     def ping(self) -> None:
         with self.engine.connect() as db:
             db.execute(sa.text("SELECT 1"))
+
+    @property
+    def reads_block_briefly(self) -> bool:
+        """Whether a short read never waits on the network or a lock (SQLite in WAL mode: readers
+        do not wait for writers), so that it may run on the event loop."""
+        return self.engine.dialect.name == "sqlite"
+
+    def versions(self) -> Versions:
+        return self._versions.read()
+
+    def pin_request(self, *, cache_data: bool) -> None:
+        """Read by the catalog version for the rest of the current request (``catalog/versions.py``)."""
+        pin_request(self.versions, cache_data=cache_data)
 
     # --- users -------------------------------------------------------------------------------
 
@@ -65,6 +87,9 @@ class Catalog:
         return User(id=user_id, name=name, email=email, role=role, created_at=now, updated_at=now)
 
     def get_user(self, user_id: int) -> User:
+        return self._users.get(user_id, lambda: self._read_user(user_id))
+
+    def _read_user(self, user_id: int) -> User:
         with self.engine.connect() as db:
             row = db.execute(sa.select(t.users).where(t.users.c.id == user_id)).first()
         if row is None:
@@ -103,6 +128,9 @@ class Catalog:
         return OAuthClient(client_id, secret_hash, user_id, scopes, name)
 
     def get_oauth_client(self, client_id: str) -> OAuthClient | None:
+        return self._clients.get(client_id, lambda: self._read_oauth_client(client_id))
+
+    def _read_oauth_client(self, client_id: str) -> OAuthClient | None:
         with self.engine.connect() as db:
             row = db.execute(
                 sa.select(t.oauth_clients).where(t.oauth_clients.c.client_id == client_id)
@@ -136,6 +164,9 @@ class Catalog:
 
     def find_token_holder(self, token_hash: str) -> tuple[AccessToken, User] | None:
         """The developer token with this digest and its user, in one read (every request asks)."""
+        return self._token_holders.get(token_hash, lambda: self._read_token_holder(token_hash))
+
+    def _read_token_holder(self, token_hash: str) -> tuple[AccessToken, User] | None:
         with self.engine.connect() as db:
             row = db.execute(_TOKEN_HOLDER, {"token_hash": token_hash}).first()
         if row is None:
@@ -229,6 +260,9 @@ class Catalog:
         return self.get_dataset(dataset_id)
 
     def get_dataset(self, dataset_id: str) -> Dataset:
+        return self._datasets.get(dataset_id, lambda: self._read_dataset(dataset_id))
+
+    def _read_dataset(self, dataset_id: str) -> Dataset:
         with self.engine.connect() as db:
             row = db.execute(_DATASET_BY_ID, {"dataset_id": dataset_id}).first()
         if row is None:

@@ -48,6 +48,15 @@ server_keys = sa.Table(
     sa.Column("value", sa.String(255), nullable=False),
 )
 
+# One counter per topic (catalog/versions.py): a write to a topic's tables bumps it in the same
+# transaction, so cached reads are checked against it with one small read per request.
+catalog_version = sa.Table(
+    "dg_catalog_version",
+    metadata,
+    sa.Column("topic", sa.String(32), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+
 datasets = sa.Table(
     "dg_datasets",
     metadata,

@@ -13,7 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from datagrove.catalog import schema as t
+from datagrove.catalog.read_cache import VersionedCache
 from datagrove.catalog.repository import _aware, utcnow
+from datagrove.catalog.versions import ACCESS, DATASETS, EXECUTIONS
 from datagrove.catalog.visibility import visible_datasets
 from datagrove.domain import (
     ConfigEntry,
@@ -36,6 +38,11 @@ MANUAL_SCHEDULE = '{"type":"MANUAL","timezone":"UTC"}'
 class StreamCatalog:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        # What clients poll: a stream, a page of streams, an execution's state. Kept in memory for
+        # one catalog version (catalog/read_cache.py) in requests that change nothing.
+        self._streams = VersionedCache((DATASETS,), data=True)
+        self._pages = VersionedCache((ACCESS, DATASETS), data=True)  # visibility is a matter of grants
+        self._executions = VersionedCache((DATASETS, EXECUTIONS), data=True)
 
     # --- streams --------------------------------------------------------------------------------
 
@@ -50,6 +57,9 @@ class StreamCatalog:
         return Stream(stream_id, dataset_id, update_method, now, now)
 
     def get_stream(self, stream_id: int) -> Stream:
+        return self._streams.get(stream_id, lambda: self._read_stream(stream_id))
+
+    def _read_stream(self, stream_id: int) -> Stream:
         with self.engine.connect() as db:
             row = db.execute(sa.select(t.streams).where(t.streams.c.id == stream_id)).first()
         if row is None:
@@ -69,6 +79,19 @@ class StreamCatalog:
     ) -> list[Stream]:
         """Live streams (never tombstones), optionally filtered; ``visible_to`` keeps those whose
         dataset that user can see."""
+        key = (limit, offset, dataset_id, dataset_name, owner_id, visible_to, sort)
+        return list(self._pages.get(key, lambda: self._read_streams(*key)))
+
+    def _read_streams(
+        self,
+        limit: int,
+        offset: int,
+        dataset_id: str | None,
+        dataset_name: str | None,
+        owner_id: int | None,
+        visible_to: int | None,
+        sort: str | None,
+    ) -> tuple[Stream, ...]:
         # The join leaves tombstones out: their dataset row is gone.
         query = sa.select(t.streams).join(t.datasets, t.datasets.c.id == t.streams.c.dataset_id)
         if dataset_id is not None:
@@ -82,7 +105,7 @@ class StreamCatalog:
         order = _stream_order(sort)
         query = query.order_by(*order, t.streams.c.id).limit(limit).offset(offset)
         with self.engine.connect() as db:
-            return [_stream(row) for row in db.execute(query)]
+            return tuple(_stream(row) for row in db.execute(query))
 
     def update_stream(self, stream_id: int, *, update_method: UpdateMethod) -> Stream:
         with self.engine.begin() as db:
@@ -197,6 +220,11 @@ class StreamCatalog:
         return self.get_execution(stream_id, execution_id), list(active)
 
     def get_execution(self, stream_id: int, execution_id: int) -> Execution:
+        return self._executions.get(
+            (stream_id, execution_id), lambda: self._read_execution(stream_id, execution_id)
+        )
+
+    def _read_execution(self, stream_id: int, execution_id: int) -> Execution:
         with self.engine.connect() as db:
             row = db.execute(
                 sa.select(t.executions).where(

@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import jwt
 
@@ -27,6 +28,7 @@ from datagrove.services.audit import AuditLog
 DEVELOPER_TOKEN_PREFIX = "DDCI"  # noqa: S105 - a prefix, not a secret
 # pydomo sends a request with a token that may expire in flight and never retries a 401.
 EXPIRY_LEEWAY_SECONDS = 10
+VERIFIED_TOKENS_KEPT = 10_000  # bearer tokens whose signature is known good (then forgotten at once)
 
 
 def digest(secret: str) -> str:
@@ -83,6 +85,7 @@ class Authenticator:
         self._key = signing_key
         self._lifetime = token_lifetime
         self.customer = customer
+        self._verified: dict[str, dict[str, Any]] = {}  # bearer token -> its checked claims
 
     # --- OAuth --------------------------------------------------------------------------------
 
@@ -125,6 +128,19 @@ class Authenticator:
         token = jwt.encode(claims, self._key, algorithm="HS256")
         return TokenGrant(token, self._lifetime, scopes, user, jti)
 
+    @property
+    def reads_on_event_loop(self) -> bool:
+        """Whether ``actor_for`` and other short reads may run on the event loop: the catalog
+        answers them without waiting on the network or a lock (SQLite)."""
+        return self._catalog.reads_block_briefly
+
+    def begin_request(self, *, read_only: bool) -> None:
+        """Read by one catalog version for the rest of the current request: what it reads may come
+        from memory kept for that version, and a write anywhere makes the next request read again.
+        ``read_only`` (a GET): datasets, streams, executions and permission levels too, not only
+        who is calling. Call it where the request's context starts (the event loop)."""
+        self._catalog.pin_request(cache_data=read_only)
+
     def actor_for(self, credential: Credential) -> Actor:
         """The actor a credential stands for; ``Unauthorized`` if it is unknown, expired or revoked."""
         if credential.kind == "bearer":
@@ -132,6 +148,27 @@ class Authenticator:
         return self.actor_from_developer_token(credential.value)
 
     def actor_from_bearer(self, token: str) -> Actor:
+        claims = self._verified_claims(token)
+        # The client or user may have been removed since the token was issued.
+        client = self._catalog.get_oauth_client(claims["client_id"])
+        if client is None:
+            raise Unauthorized("the access token's client no longer exists")
+        user = self._existing_user(int(claims["sub"]))
+        return Actor(
+            user=user,
+            scopes=frozenset(claims.get("scope", "").split()),
+            credential=f"oauth:{client.client_id}",
+        )
+
+    def _verified_claims(self, token: str) -> dict[str, Any]:
+        """The token's claims once its signature and expiry are checked. A token whose signature
+        checked out before is not checked again (the key does not change while the server runs),
+        only its expiry: a client presents the same token for an hour of requests."""
+        claims = self._verified.get(token)
+        if claims is not None:
+            if claims["exp"] + EXPIRY_LEEWAY_SECONDS < time.time():
+                raise Unauthorized("the access token has expired")
+            return claims
         try:
             claims = jwt.decode(
                 token,
@@ -144,16 +181,10 @@ class Authenticator:
             raise Unauthorized("the access token has expired") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized("the access token is not valid") from exc
-        # The client or user may have been removed since the token was issued.
-        client = self._catalog.get_oauth_client(claims["client_id"])
-        if client is None:
-            raise Unauthorized("the access token's client no longer exists")
-        user = self._existing_user(int(claims["sub"]))
-        return Actor(
-            user=user,
-            scopes=frozenset(claims.get("scope", "").split()),
-            credential=f"oauth:{client.client_id}",
-        )
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
 
     # --- developer tokens --------------------------------------------------------------------
 
@@ -163,12 +194,26 @@ class Authenticator:
             self._login_failed("unknown developer token", object_type="ACCESS_TOKEN")
             raise BadCredential("unknown developer token")
         record, user = found
-        if record.expires_at is not None and record.expires_at <= datetime.now(UTC):
+        if _expired(record):
             self._login_failed(
                 f"expired developer token {record.id}", object_type="ACCESS_TOKEN", object_id=record.id
             )
             raise Unauthorized("the developer token has expired")
         return Actor(user=user, scopes=None, credential=f"token:{record.id}")
+
+    def known_actor(self, credential: Credential) -> Actor | None:
+        """The actor of a good credential, else None, recording nothing: only reads, so that it may
+        run on the event loop (``reads_on_event_loop``). A refusal goes through ``actor_for``, which
+        records it (a write, that may wait for the catalog's lock)."""
+        if credential.kind == "bearer":
+            try:
+                return self.actor_from_bearer(credential.value)
+            except Unauthorized:
+                return None
+        found = self._catalog.find_token_holder(digest(credential.value))
+        if found is None or _expired(found[0]):
+            return None
+        return Actor(user=found[1], scopes=None, credential=f"token:{found[0].id}")
 
     def developer_token_live(self, token_id: int) -> bool:
         """Whether developer token ``token_id`` still exists and has not expired (a web session
@@ -293,6 +338,10 @@ class Authenticator:
                 object_name=record.name,
                 detail=f"owner user {record.user_id}",
             )
+
+
+def _expired(record: AccessToken) -> bool:
+    return record.expires_at is not None and record.expires_at <= datetime.now(UTC)
 
 
 def ensure_admin(catalog: Catalog, *, email: str = "admin@datagrove.local") -> tuple[User, bool]:

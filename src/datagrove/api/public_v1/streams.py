@@ -7,7 +7,8 @@ redirect. Action bodies are parsed leniently: no body, ``null``, ``""`` and ``{}
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +19,7 @@ from datagrove.api.bodies import gzip_hinted, json_object, receive_upload
 from datagrove.api.params import PathId, int_param
 from datagrove.api.responses import empty, json_response
 from datagrove.api.security import current_actor
+from datagrove.api.short_reads import short_read
 from datagrove.domain import Actor, UpdateMethod
 from datagrove.errors import BadRequest
 from datagrove.services.streams import Tombstone, UploadedPart
@@ -25,6 +27,8 @@ from datagrove.services.work_slots import Work
 from datagrove.tables.staging import StagedUpload
 
 router = APIRouter(prefix="/v1/streams")
+SHORT_PAGE = 25  # streams a page may hold and still be read on the event loop (api/short_reads.py)
+T = TypeVar("T")
 
 
 def update_method(value: Any, *, required: bool = False) -> UpdateMethod | None:
@@ -61,15 +65,27 @@ async def create_stream(request: Request, actor: Actor = Depends(current_actor))
     return json_response(render.stream(view), status=201, headers={"Location": location})
 
 
-def list_streams(request: Request, actor: Actor = Depends(current_actor)) -> Response:
+async def list_streams(request: Request) -> Response:
+    # Polled often: the caller is taken here rather than declared, which spares FastAPI's
+    # parameter solving (see api/short_reads.py).
+    actor = await current_actor(request)
     query = request.query_params
-    views = request.app.state.services.streams.list_streams(
+    limit = int_param(query, "limit", 50)
+    # A page is one read plus one per stream's dataset (mostly from memory); a long one, a thread.
+    read = short_read if limit <= SHORT_PAGE else _in_thread
+    views = await read(
+        request,
+        request.app.state.services.streams.list_streams,
         actor=actor,
-        limit=int_param(query, "limit", 50),
+        limit=limit,
         offset=int_param(query, "offset", 0),
         sort=query.get("sort") or None,
     )
     return json_response([render.stream(v) for v in views])
+
+
+async def _in_thread(_request: Request, read: Callable[..., T], /, **kwargs: Any) -> T:
+    return await run_in_threadpool(read, **kwargs)
 
 
 def search_streams(request: Request, actor: Actor = Depends(current_actor)) -> Response:
@@ -83,9 +99,11 @@ def search_streams(request: Request, actor: Actor = Depends(current_actor)) -> R
     return json_response([render.stream(v) for v in views])
 
 
-def get_stream(stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
+async def get_stream(stream_id: PathId, request: Request, actor: Actor = Depends(current_actor)) -> Response:
     """The stream, or the document's subset with ``deleted: true`` when its dataset was deleted."""
-    found = request.app.state.services.streams.read(actor=actor, stream_id=stream_id)
+    found = await short_read(
+        request, request.app.state.services.streams.read, actor=actor, stream_id=stream_id
+    )
     return json_response(render.tombstone(found) if isinstance(found, Tombstone) else render.stream(found))
 
 
@@ -143,11 +161,15 @@ async def abort_current(
     return empty(204)
 
 
-def get_execution(
+async def get_execution(
     stream_id: PathId, execution_id: PathId, request: Request, actor: Actor = Depends(current_actor)
 ) -> Response:
-    execution = request.app.state.services.streams.get_execution(
-        actor=actor, stream_id=stream_id, execution_id=execution_id
+    execution = await short_read(
+        request,
+        request.app.state.services.streams.get_execution,
+        actor=actor,
+        stream_id=stream_id,
+        execution_id=execution_id,
     )
     return json_response(render.execution(execution))
 
