@@ -361,7 +361,13 @@ class AppendService:
             return 0
         last_seq = batches[-1].last_seq
         with self._store.staging_area() as area:
-            files = write_buffered(batches, dataset.columns, area, parquet=self._store.parquet_layout)
+            files = write_buffered(
+                batches,
+                dataset.columns,
+                area,
+                parquet=self._store.parquet_layout,
+                field_ids=self._store.field_ids(dataset_id, dataset.columns),
+            )
             crashpoints.reached(crashpoints.FOLD_WRITTEN)
             try:
                 self._store.commit_files(

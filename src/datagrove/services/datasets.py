@@ -199,6 +199,7 @@ class DatasetService:
                 dataset.columns,
                 threads=self._ingest_threads,
                 parquet=self._store.parquet_layout,
+                field_ids=self._store.field_ids(dataset_id, dataset.columns),
             )
         replace = method is UpdateMethod.REPLACE
         # Without columns the file holds no row (any row was refused above), and Iceberg cannot add a

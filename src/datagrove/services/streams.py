@@ -306,6 +306,7 @@ class StreamService:
                     threads=self._ingest_threads,
                     label=f"part {part_number}",
                     parquet=self._store.parquet_layout,
+                    field_ids=self._store.field_ids(view.dataset.id, view.dataset.columns),
                 )
         except InvalidCsv as exc:
             failed = Part(

@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlparse
 import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
@@ -41,7 +42,8 @@ from pyiceberg.table import Table
 from pyiceberg.types import NestedField
 
 from datagrove import crashpoints
-from datagrove.errors import DatagroveError, NotFound, VersionGone
+from datagrove.errors import Conflict, DatagroveError, NotFound, VersionGone
+from datagrove.tables import field_ids as _field_ids
 from datagrove.tables.batch_stream import stream_batches
 from datagrove.tables.buffered import BufferedRows, after, write_buffered
 from datagrove.tables.conform import conforming_select
@@ -175,6 +177,11 @@ class TableStore:
     def storage(self) -> Storage:
         """Where the tables' files live: read or delete a data file by its URI through it."""
         return self._storage
+
+    def field_ids(self, dataset_id: str, columns: Sequence[Column]) -> tuple[int, ...]:
+        """The Iceberg field IDs of ``columns`` (by name) in the table's current schema: what a
+        data file of these columns written for this table carries (``tables/field_ids.py``)."""
+        return _field_ids.of_iceberg_schema(self._table(dataset_id).schema(), columns)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -376,6 +383,7 @@ class TableStore:
                 raise WatermarkMoved(
                     f"the table holds appended rows up to {watermark}, not {expect_appended_through}"
                 )
+            _check_field_ids(table, uris)
             try:
                 with table.transaction() as tx:
                     if appended_through is not None and appended_through > watermark:
@@ -451,10 +459,11 @@ class TableStore:
             if files:
                 target = staging / "rewrite.parquet"
                 source = f"read_parquet([{', '.join(quote_literal(f) for f in files)}])"
+                ids = _field_ids.duckdb_copy_option(new, _evolved_ids(table, old, new))
                 with self._duckdb() as con:
                     con.execute(
                         f"COPY (SELECT {conforming_select(old, new)} FROM {source}) "
-                        f"TO {quote_literal(str(target))} ({self._parquet.duckdb_copy_options()})"
+                        f"TO {quote_literal(str(target))} ({self._parquet.duckdb_copy_options()}{ids})"
                     )
                 placed = self._data_uri(table, f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}-000000.parquet")
                 self._storage.put(target, placed)
@@ -799,6 +808,46 @@ class TableStore:
             yield con
         finally:
             con.close()
+
+
+def _evolved_ids(table: Table, old: Sequence[Column], new: Sequence[Column]) -> tuple[int, ...]:
+    """The field IDs ``new`` will have once ``_rewrite_with_schema`` changed the table from
+    ``old``: a column kept with its type keeps its ID; the others get the next unused IDs in the
+    order they are added (as Iceberg's schema update numbers them). ``add_files`` in the same
+    commit refuses a file whose IDs the new schema does not have, so a wrong guess fails loudly."""
+    current = {field.name: field.field_id for field in table.schema().fields}
+    kept = {c.name for c in old} & {c.name for c in new if not _type_changed(c, old)}
+    next_id = table.metadata.last_column_id
+    ids: list[int] = []
+    for column in new:
+        if column.name in kept and column.name in current:
+            ids.append(current[column.name])
+        else:
+            next_id += 1
+            ids.append(next_id)
+    return tuple(ids)
+
+
+def _check_field_ids(table: Table, uris: Sequence[str]) -> None:
+    """Refuse data files whose field IDs are not the table's (``tables/field_ids.py``).
+
+    Only a table whose IDs are no longer 1..n (its schema changed) is checked, by reading each
+    file's footer: a file written for a table that never changed schema carries 1..n, and a file
+    of other columns is refused by ``add_files`` itself. Files with no IDs (written before IDs
+    were) are read through the name mapping and pass."""
+    schema = table.schema()
+    expected = {field.name: field.field_id for field in schema.fields}
+    if [field.field_id for field in schema.fields] == list(range(1, len(schema.fields) + 1)):
+        return
+    for uri in uris:
+        with table.io.new_input(uri).open() as stream:
+            file_schema = pq.read_schema(stream)
+        for name, found in zip(file_schema.names, _field_ids.of_arrow_schema(file_schema), strict=True):
+            if found is not None and expected.get(name) != found:
+                raise Conflict(
+                    f"column {name!r} of a data file was written for an earlier schema of the table; "
+                    "upload the data again"
+                )
 
 
 def _gone(snapshot_id: int) -> VersionGone:
