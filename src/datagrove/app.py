@@ -22,6 +22,7 @@ from datagrove import __version__
 from datagrove.api import errors
 from datagrove.api.append_lane import AppendLane
 from datagrove.api.health import router as health_router
+from datagrove.api.iceberg_rest import ROUTERS as ICEBERG_REST_ROUTERS
 from datagrove.api.openapi import pages as openapi_pages
 from datagrove.api.product.accesstokens import router as product_tokens_router
 from datagrove.api.product.accounts import router as product_accounts_router
@@ -69,12 +70,14 @@ from datagrove.services.query import QueryService
 from datagrove.services.scheduler import Scheduler, SchedulerClock
 from datagrove.services.sharing import SharingService
 from datagrove.services.streams import StreamService
+from datagrove.services.table_catalog import TableCatalog
 from datagrove.services.uploads import UploadService
 from datagrove.services.versions import VersionService
 from datagrove.services.web_sessions import SessionSettings, WebSessions
 from datagrove.settings import Settings
 from datagrove.tables.file_cache import FileCache
 from datagrove.tables.parquet_layout import ParquetLayout
+from datagrove.tables.reader_access import ReaderAccess, VendingPolicy
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.sandbox_pool import keep_idle as keep_idle_sandboxes
 from datagrove.tables.storage import S3Options, Storage
@@ -111,6 +114,7 @@ class Services:
     maintenance: MaintenanceService
     passwords: PasswordService
     web_sessions: WebSessions
+    table_catalog: TableCatalog
 
 
 def build_services(settings: Settings) -> Services:
@@ -254,6 +258,13 @@ def build_services(settings: Settings) -> Services:
         store=store,
         settings=maintenance_settings(settings),
     )
+    table_catalog = TableCatalog(
+        datasets=datasets,
+        access=access,
+        store=store,
+        appends=appends,
+        reader_access=_reader_access(settings),
+    )
     web_session_catalog = WebSessionCatalog(engine)
     passwords = PasswordService(sessions=web_session_catalog, access=access, audit=audit)
     return Services(
@@ -295,6 +306,7 @@ def build_services(settings: Settings) -> Services:
                 window_seconds=settings.sign_in_window_seconds,
             ),
         ),
+        table_catalog=table_catalog,
     )
 
 
@@ -353,6 +365,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         product_accounts_router,
     ):
         app.include_router(router)
+    if settings.iceberg_rest:
+        for router in ICEBERG_REST_ROUTERS:
+            app.include_router(router)
     install_web(app)  # the pages for people: /, /ui/..., /static/... (after the API: matched last)
     if settings.api_docs:
         openapi_pages.install(app)
@@ -361,21 +376,34 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     return app
 
 
+def _s3_options(settings: Settings) -> S3Options:
+    secret = settings.s3_secret_access_key
+    return S3Options(
+        endpoint=settings.s3_endpoint,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=secret.get_secret_value() if secret is not None else None,
+        path_style=settings.s3_path_style,
+    )
+
+
+def _reader_access(settings: Settings) -> ReaderAccess:
+    """What the Iceberg REST catalog tells readers about the files: nothing for the data directory,
+    the store and (per the settings) credentials for a bucket."""
+    policy = VendingPolicy(
+        role_arn=settings.iceberg_s3_role_arn,
+        sts_endpoint=settings.iceberg_s3_sts_endpoint,
+        seconds=settings.iceberg_s3_credentials_seconds,
+        server_credentials=settings.iceberg_s3_vend_server_credentials,
+    )
+    return ReaderAccess(_s3_options(settings) if settings.storage_url else None, policy)
+
+
 def _storage(settings: Settings) -> tuple[Storage, FileCache | None]:
     """The data directory, or the bucket of ``storage_url`` with a local cache for reads."""
     if not settings.storage_url:
         return Storage.local(settings.warehouse_dir), None
-    secret = settings.s3_secret_access_key
-    storage = Storage.s3(
-        settings.storage_url,
-        S3Options(
-            endpoint=settings.s3_endpoint,
-            region=settings.s3_region,
-            access_key_id=settings.s3_access_key_id,
-            secret_access_key=secret.get_secret_value() if secret is not None else None,
-            path_style=settings.s3_path_style,
-        ),
-    )
+    storage = Storage.s3(settings.storage_url, _s3_options(settings))
     cache = FileCache(
         settings.resolved_file_cache_dir, max_bytes=settings.file_cache_bytes, fetch=storage.download
     )

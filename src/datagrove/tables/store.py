@@ -18,7 +18,9 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
+import gzip
 import io
+import json
 import os
 import shutil
 import threading
@@ -27,6 +29,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import duckdb
@@ -111,6 +114,16 @@ class ViewSource:
     columns: Sequence[Column]
     row_filter: str | None = None
     buffered: Sequence[BufferedRows] = ()
+
+
+@dataclass(frozen=True)
+class TableDocument:
+    """A table as the Iceberg REST catalog hands it out: its current metadata file's location and
+    contents (the JSON document itself, as written), and the table's location."""
+
+    metadata_location: str
+    metadata: dict[str, Any]
+    location: str
 
 
 class WatermarkMoved(DatagroveError):
@@ -779,6 +792,16 @@ class TableStore:
                 hexed = name[3:]
                 found.append(f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}")
         return found
+
+    def table_document(self, dataset_id: str) -> TableDocument:
+        """The table's current metadata file, read as it was written (an Iceberg metadata file never
+        changes once written, so it is the exact document every engine reads)."""
+        table = self._table(dataset_id)
+        with table.io.new_input(table.metadata_location).open() as stream:
+            raw = stream.read()
+        if raw[:2] == b"\x1f\x8b":  # a gzip-compressed metadata file (write.metadata.compression-codec)
+            raw = gzip.decompress(raw)
+        return TableDocument(table.metadata_location, json.loads(raw), table.location())
 
     # --- internals ------------------------------------------------------------------------------
 
