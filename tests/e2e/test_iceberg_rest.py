@@ -229,10 +229,16 @@ def test_responses_conform_to_the_published_openapi_document(
 
 
 def test_daft_and_polars_reading_through_the_catalog_answer_the_http_query(
-    server: RunningServer, admin: httpx.Client, catalog: RestCatalog, dataset: str
+    server: RunningServer,
+    admin: httpx.Client,
+    catalog: RestCatalog,
+    dataset: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import daft
     import polars as pl
+
+    monkeypatch.setenv("POLARS_ICEBERG_PLANNER", "pyiceberg")  # its own planner is another package
 
     sql = "SELECT Region, SUM(Amount) AS total, COUNT(*) AS n FROM table GROUP BY Region"
     answer = admin.post(f"/v1/datasets/query/execute/{dataset}", json={"sql": sql})
