@@ -57,7 +57,7 @@ from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.sql_names import quote_identifier, quote_literal
 from datagrove.tables.storage import Storage
-from datagrove.tables.types import Column, ColumnType
+from datagrove.tables.types import Column, ColumnType, column_type_of_iceberg
 from datagrove.tables.versions import COMMIT_KEY_PROPERTY, SCHEMA_KEY_PREFIX, TableVersion
 from datagrove.tables.versions import columns_of as _version_columns
 from datagrove.tables.versions import files_of as _version_files
@@ -736,16 +736,67 @@ class TableStore:
             raised = (
                 {APPENDED_THROUGH_PROPERTY: str(appended_through)} if appended_through > watermark else {}
             )
+            renewed = self._renew_field_ids(table, snapshot_id)
             try:
                 _restore_version(
-                    table, snapshot_id, snapshot_properties=snapshot_properties, table_properties=raised
+                    table,
+                    snapshot_id,
+                    snapshot_properties=snapshot_properties,
+                    table_properties=raised,
+                    renewed=renewed,
                 )
                 return self._commit_result(dataset_id)
-            except CommitFailedException:
-                if attempt == COMMIT_ATTEMPTS - 1:
+            except BaseException as exc:
+                for uri in renewed.values():
+                    self._storage.delete(uri)
+                if not isinstance(exc, CommitFailedException) or attempt == COMMIT_ATTEMPTS - 1:
                     raise
                 time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def _renew_field_ids(self, table: Table, snapshot_id: int) -> dict[str, str]:
+        """Copies, with the current schema's field IDs, of the files of version ``snapshot_id`` that
+        a restore adds back and whose IDs are no longer the table's (a column whose type changed and
+        changed back got a new ID): an engine reading by ID would see such a column as empty. Maps
+        each old file to its copy, placed in the table's data directory beside it."""
+        found = _find_version(table, snapshot_id)
+        if found is None or found.schema_id == table.metadata.current_schema_id:
+            return {}
+        schema = table.schema()
+        columns = [Column(f.name, column_type_of_iceberg(f.field_type)) for f in schema.fields]
+        target = _field_ids.arrow_schema(columns, [f.field_id for f in schema.fields])
+        wanted = dict(zip(target.names, _field_ids.of_arrow_schema(target), strict=True))
+        current = (
+            {task.file.file_path for task in table.scan().plan_files()} if table.current_snapshot() else set()
+        )
+        renewed: dict[str, str] = {}
+        with self.staging_area() as area:
+            try:
+                for uri in _version_files(table, snapshot_id):
+                    if uri in current:
+                        continue
+                    with table.io.new_input(uri).open() as stream:
+                        rows = pq.read_table(stream)
+                    have = dict(zip(rows.schema.names, _field_ids.of_arrow_schema(rows.schema), strict=True))
+                    if all(have.get(name) in (None, wanted[name]) for name in wanted):
+                        continue  # no IDs (the name mapping applies) or the right ones
+                    local = area / f"{len(renewed):06d}.parquet"
+                    pq.write_table(
+                        rows.select(target.names).cast(target),
+                        local,
+                        compression=self._parquet.arrow_compression,
+                        row_group_size=self._parquet.row_group_rows,
+                    )
+                    name = (
+                        os.path.basename(uri).removesuffix(".parquet") + f"-ids{uuid.uuid4().hex[:8]}.parquet"
+                    )
+                    renewed[uri] = self._data_uri(table, name)
+                    self._storage.put(local, renewed[uri])
+            except BaseException:
+                for placed in renewed.values():
+                    self._storage.delete(placed)
+                raise
+        return renewed
 
     def _buffered_files(
         self, snapshot: Snapshot, buffered: Sequence[BufferedRows], columns: Sequence[Column], area: Path
