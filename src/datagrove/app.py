@@ -264,6 +264,7 @@ def build_services(settings: Settings) -> Services:
         store=store,
         appends=appends,
         reader_access=_reader_access(settings),
+        audit=audit,
     )
     web_session_catalog = WebSessionCatalog(engine)
     passwords = PasswordService(sessions=web_session_catalog, access=access, audit=audit)

@@ -140,6 +140,11 @@ def test_pyiceberg_lists_loads_and_scans_a_dataset_with_exactly_the_rows_of_its_
     export = exported(admin, dataset)
     assert len(export) == 5  # the appended row is in the files a reader sees
     assert sorted(rows) == sorted(export)
+    # A load hands out every row, as an export does: it is in the activity log.
+    entries = admin.get("/v1/audit", params={"limit": 200}).json()
+    assert any(
+        e["objectId"] == dataset and e["eventText"] == "Loaded DataSet as an Iceberg table" for e in entries
+    )
 
 
 def test_a_user_without_access_neither_lists_nor_loads_the_dataset(

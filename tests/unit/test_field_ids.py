@@ -15,6 +15,7 @@ from datagrove.tables.batch_files import BatchFiles
 from datagrove.tables.buffered import BufferedRows, write_buffered
 from datagrove.tables.csv_ingest import csv_to_parquet
 from datagrove.tables.field_ids import of_arrow_schema
+from datagrove.tables.maintenance import compact, plan_compaction
 from datagrove.tables.store import TableStore
 from datagrove.tables.types import Column, ColumnType
 
@@ -97,3 +98,20 @@ def test_a_restore_across_a_type_change_and_back_gives_the_old_files_the_current
     assert dict(zip(schema.names, of_arrow_schema(schema), strict=True)) == {"n": 4, "it's": 2}
     # PyIceberg reads by ID: with the old file's ID 1 the column would read as nulls.
     assert sorted(store.load_table("d").scan().to_arrow().column("n").to_pylist()) == [1, 2]
+
+
+def test_compaction_writes_the_tables_field_ids_even_from_files_that_had_none(tmp_path: Path) -> None:
+    store = TableStore(
+        catalog_url=f"sqlite:///{tmp_path / 'catalog.db'}",
+        warehouse_dir=tmp_path / "warehouse",
+        staging_dir=tmp_path / "staging",
+    )
+    store.create_table("d", COLUMNS)
+    for index in range(3):  # as a release before field IDs wrote them: no IDs at all
+        path = tmp_path / f"old-{index}.parquet"
+        pq.write_table(pa.table({"n": pa.array([index], pa.int64()), "it's": pa.array(["x"])}), path)
+        store.commit_files("d", [path], replace=False)
+    plan = plan_compaction(store, "d", target_bytes=1 << 20, min_small_files=1)
+    assert compact(store, "d", plan, COLUMNS, staging=tmp_path) == 1
+    [file] = store.snapshot("d").files
+    assert ids(Path(file)) == (1, 2)

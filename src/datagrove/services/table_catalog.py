@@ -10,7 +10,8 @@ collide, where names do both (docs/iceberg-rest.md says why). What a caller sees
   (CO_OWNER and up): a reader of the files bypasses every row filter, so anyone else is refused
   with that reason (403), even though the dataset is listed.
 
-Loading a table first folds the dataset's buffered one-row appends into it (when no other commit
+A load is recorded in the activity log (``dataset.table_load``), as an export is. Loading a table
+first folds the dataset's buffered one-row appends into it (when no other commit
 holds the dataset), so a reader of the files sees every row acknowledged so far.
 """
 
@@ -23,6 +24,7 @@ from datagrove.domain import Actor, Dataset
 from datagrove.errors import Forbidden, NotFound
 from datagrove.services.access import AccessControl, Action
 from datagrove.services.appends import AppendService
+from datagrove.services.audit import AuditLog
 from datagrove.services.datasets import DatasetService
 from datagrove.tables.reader_access import ReaderAccess
 from datagrove.tables.store import NAMESPACE, TableStore
@@ -57,8 +59,10 @@ class TableCatalog:
         store: TableStore,
         appends: AppendService,
         reader_access: ReaderAccess,
+        audit: AuditLog,
     ) -> None:
         self._datasets = datasets
+        self._audit = audit
         self._access = access
         self._store = store
         self._appends = appends
@@ -108,4 +112,14 @@ class TableCatalog:
         except NotFound as exc:  # deleted in between
             raise NoSuchTable(f"table {namespace}.{name} does not exist") from exc
         config = self._reader_access.config(document.location, session_name=f"datagrove-user-{actor.user.id}")
+        # As an export is: whoever loads the table can read every row of its files.
+        self._audit.record(
+            actor,
+            "dataset.table_load",
+            object_type="DATASET",
+            object_id=dataset.id,
+            object_name=dataset.name,
+            detail="Iceberg REST catalog"
+            + (", S3 credentials handed out" if "s3.access-key-id" in config else ""),
+        )
         return LoadedTable(document.metadata_location, document.metadata, config)
