@@ -177,6 +177,7 @@ class TableStore:
             "datagrove", uri=catalog_url, warehouse=warehouse, **self._storage.iceberg_properties()
         )
         self._snapshots: collections.OrderedDict[str, Snapshot] = collections.OrderedDict()
+        self._schemas: collections.OrderedDict[str, Schema] = collections.OrderedDict()
         self._files_lock = threading.Lock()
         self._iceberg.create_namespace_if_not_exists(NAMESPACE)
 
@@ -193,8 +194,22 @@ class TableStore:
 
     def field_ids(self, dataset_id: str, columns: Sequence[Column]) -> tuple[int, ...]:
         """The Iceberg field IDs of ``columns`` (by name) in the table's current schema: what a
-        data file of these columns written for this table carries (``tables/field_ids.py``)."""
-        return _field_ids.of_iceberg_schema(self._table(dataset_id).schema(), columns)
+        data file of these columns written for this table carries (``tables/field_ids.py``).
+
+        Asked for every stream part, so the schema is cached by metadata location (one indexed
+        catalog lookup, as ``snapshot`` does): a metadata file never changes once written."""
+        location = self._metadata_location(dataset_id)
+        with self._files_lock:
+            schema = self._schemas.get(location)
+        if schema is None:
+            table = self._table(dataset_id)
+            schema = table.schema()
+            if table.metadata_location == location:  # not committed to in between
+                with self._files_lock:
+                    self._schemas[location] = schema
+                    while len(self._schemas) > FILE_LIST_CACHE_SIZE:
+                        self._schemas.popitem(last=False)
+        return _field_ids.of_iceberg_schema(schema, columns)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
