@@ -33,14 +33,19 @@ ICEBERG_TYPES = {
     404: "NoSuchTableException",
     405: "MethodNotAllowedException",
     409: "CommitFailedException",
+    429: "TooManyRequestsException",
     503: "ServiceUnavailableException",
 }
 TYPE_OF_CODE = {"no_such_namespace": "NoSuchNamespaceException", "no_such_table": "NoSuchTableException"}
 
 
-def iceberg_error(status: int, message: str, kind: str | None = None) -> Response:
+def iceberg_error(
+    status: int, message: str, kind: str | None = None, retry_after: object | None = None
+) -> Response:
     kind = kind or ICEBERG_TYPES.get(status, "InternalServerError")
-    headers = {"WWW-Authenticate": 'Bearer realm="datagrove"'} if status == 401 else None
+    headers = {"WWW-Authenticate": 'Bearer realm="datagrove"'} if status == 401 else {}
+    if retry_after is not None:  # a limit (429): when to try again
+        headers["Retry-After"] = str(retry_after)
     return json_response(
         {"error": {"message": message, "type": kind, "code": status}}, status=status, headers=headers
     )
@@ -66,7 +71,9 @@ def _rendered(request: Request, exc: Exception) -> Response:
     if tokens:
         error = "invalid_client" if exc.status == 401 else "invalid_request"
         return oauth_error(exc.status, error, exc.message)
-    return iceberg_error(exc.status, exc.message, TYPE_OF_CODE.get(exc.code))
+    return iceberg_error(
+        exc.status, exc.message, TYPE_OF_CODE.get(exc.code), retry_after=exc.details.get("retryAfterSeconds")
+    )
 
 
 class IcebergRoute(APIRoute):
