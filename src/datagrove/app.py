@@ -23,6 +23,7 @@ from datagrove import __version__, metrics
 from datagrove.api import errors
 from datagrove.api.append_lane import AppendLane
 from datagrove.api.health import router as health_router
+from datagrove.api.iceberg_rest import ROUTERS as ICEBERG_REST_ROUTERS
 from datagrove.api.openapi import pages as openapi_pages
 from datagrove.api.operations import router as operations_router
 from datagrove.api.product.accesstokens import router as product_tokens_router
@@ -74,14 +75,16 @@ from datagrove.services.query import QueryService
 from datagrove.services.scheduler import Scheduler, SchedulerClock
 from datagrove.services.sharing import SharingService
 from datagrove.services.streams import StreamService
+from datagrove.services.table_catalog import TableCatalog
 from datagrove.services.uploads import UploadService
 from datagrove.services.versions import VersionService
 from datagrove.services.web_sessions import SessionSettings, WebSessions
 from datagrove.services.work_slots import SlotLimit, Work, WorkSlots
 from datagrove.settings import Settings
-from datagrove.storage_setup import build_storage
+from datagrove.storage_setup import build_storage, s3_options
 from datagrove.tables.file_cache import FileCache
 from datagrove.tables.parquet_layout import ParquetLayout
+from datagrove.tables.reader_access import ReaderAccess, VendingPolicy
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.sandbox_pool import SpillDirectories
 from datagrove.tables.sandbox_pool import keep_idle as keep_idle_sandboxes
@@ -123,6 +126,7 @@ class Services:
     readiness: Readiness
     credentials: LimitedCredentials
     work_slots: WorkSlots
+    table_catalog: TableCatalog
 
 
 def build_services(settings: Settings) -> Services:
@@ -287,6 +291,14 @@ def build_services(settings: Settings) -> Services:
         audit=audit,
     )
     _watch_for_metrics(engine, append_catalog, appends)
+    table_catalog = TableCatalog(
+        datasets=datasets,
+        access=access,
+        store=store,
+        appends=appends,
+        reader_access=_reader_access(settings),
+        audit=audit,
+    )
     web_session_catalog = WebSessionCatalog(engine)
     passwords = PasswordService(sessions=web_session_catalog, access=access, audit=audit)
     attempts = FailedAttempts(
@@ -349,6 +361,7 @@ def build_services(settings: Settings) -> Services:
             ),
         ),
         work_slots=work_slots,
+        table_catalog=table_catalog,
     )
 
 
@@ -432,12 +445,27 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         product_accounts_router,
     ):
         app.include_router(router)
+    if settings.iceberg_rest:
+        for router in ICEBERG_REST_ROUTERS:
+            app.include_router(router)
     install_web(app)  # the pages for people: /, /ui/..., /static/... (after the API: matched last)
     if settings.api_docs:
         openapi_pages.install(app)
     app.add_middleware(AppendLane)
     app.add_middleware(RequestLog)  # added last: outermost, so the lane's requests are logged too
     return app
+
+
+def _reader_access(settings: Settings) -> ReaderAccess:
+    """What the Iceberg REST catalog tells readers about the files: nothing for the data directory,
+    the store and (per the settings) credentials for a bucket."""
+    policy = VendingPolicy(
+        role_arn=settings.iceberg_s3_role_arn,
+        sts_endpoint=settings.iceberg_s3_sts_endpoint,
+        seconds=settings.iceberg_s3_credentials_seconds,
+        server_credentials=settings.iceberg_s3_vend_server_credentials,
+    )
+    return ReaderAccess(s3_options(settings) if settings.storage_url else None, policy)
 
 
 def _storage(settings: Settings) -> tuple[Storage, FileCache | None]:

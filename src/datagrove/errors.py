@@ -10,6 +10,7 @@
     │   └── BadCredential          401 unauthorized      (a wrong secret or an unknown token: counted)
     ├── Forbidden                  403 forbidden
     ├── NotFound                   404 not_found
+    ├── MethodNotAllowed           405 method_not_allowed (writes through the Iceberg REST catalog)
     ├── Conflict                   409 conflict
     ├── Gone                       410 dataset_deleted   (a stream whose dataset was deleted)
     │   └── VersionGone            410 version_gone      (a dataset version no longer in its history)
@@ -86,6 +87,14 @@ class Forbidden(DatagroveError):
 class NotFound(DatagroveError):
     status = 404
     code = "not_found"
+
+
+class MethodNotAllowed(DatagroveError):
+    """A request the endpoint never serves, e.g. a write through the read-only Iceberg REST catalog;
+    the message says where to go instead."""
+
+    status = 405
+    code = "method_not_allowed"
 
 
 class Conflict(DatagroveError):

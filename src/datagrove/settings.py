@@ -326,6 +326,32 @@ class Settings(BaseSettings):
         description="Further catalog connections opened under a burst and closed when returned; a "
         "request waits (up to 30 s) once catalog_pool_size + catalog_pool_overflow are in use.",
     )
+
+    # Iceberg REST catalog (issue 15: other engines read the tables; docs/iceberg-rest.md).
+    iceberg_rest: bool = Field(
+        True,
+        description="Serve the read-only Iceberg REST catalog under /iceberg (a client's uri is "
+        "http://host:port/iceberg). false: every /iceberg route answers 404.",
+    )
+    iceberg_s3_role_arn: str | None = Field(
+        None,
+        description="S3 storage: the role the catalog assumes (STS AssumeRole) to vend each reader "
+        "short-lived credentials limited, by a session policy, to reading the loaded table's prefix.",
+    )
+    iceberg_s3_sts_endpoint: str | None = Field(
+        None, description="STS endpoint URL for a non-AWS store (unset: s3_endpoint, else AWS's)."
+    )
+    iceberg_s3_credentials_seconds: int = Field(
+        900,
+        ge=1,
+        description="Lifetime of vended S3 credentials (AWS accepts 900 to the role's maximum session).",
+    )
+    iceberg_s3_vend_server_credentials: bool = Field(
+        False,
+        description="S3 storage without a role: hand readers the server's own S3 keys (they can then "
+        "read and write everything the server can; only where every catalog reader is trusted). "
+        "Unset and no role: readers get the endpoint and region only and bring their own credentials.",
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property

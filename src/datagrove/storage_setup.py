@@ -17,16 +17,18 @@ def build_storage(settings: Settings) -> Storage:
     """The data directory's warehouse, or the bucket of ``storage_url``."""
     if not settings.storage_url:
         return Storage.local(settings.warehouse_dir)
+    return Storage.s3(settings.storage_url, s3_options(settings))
+
+
+def s3_options(settings: Settings) -> S3Options:
+    """How to reach the bucket of ``storage_url`` (also what the Iceberg REST catalog vends from)."""
     secret = settings.s3_secret_access_key
-    return Storage.s3(
-        settings.storage_url,
-        S3Options(
-            endpoint=settings.s3_endpoint,
-            region=settings.s3_region,
-            access_key_id=settings.s3_access_key_id,
-            secret_access_key=secret.get_secret_value() if secret is not None else None,
-            path_style=settings.s3_path_style,
-        ),
+    return S3Options(
+        endpoint=settings.s3_endpoint,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=secret.get_secret_value() if secret is not None else None,
+        path_style=settings.s3_path_style,
     )
 
 

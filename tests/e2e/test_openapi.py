@@ -20,7 +20,9 @@ from datagrove.settings import Settings
 from tests.support.server import RunningServer
 
 #: Paths that are not API (web-design.md): the web pages, their assets and the description itself.
-NOT_API = re.compile(r"^(/|/ui(/.*)?|/static(/.*)?|/docs(/.*)?|/openapi\.json)$")
+# /iceberg is the Iceberg REST catalog: its routes are described by the protocol's own published
+# document (tests/e2e/test_iceberg_rest.py checks them against it).
+NOT_API = re.compile(r"^(/|/ui(/.*)?|/static(/.*)?|/docs(/.*)?|/openapi\.json|/iceberg(/.*)?)$")
 METHODS = ("GET", "PUT", "POST", "DELETE", "PATCH")
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from datagrove.api.iceberg_rest.writes import WRITES as ICEBERG_WRITES
 from tests.support.server import RunningServer
 
 ACTORS = ("admin", "owner", "co_owner", "editor", "viewer", "group_member", "stranger", "no_scope")
@@ -398,6 +399,35 @@ MATRIX: dict[tuple[str, str], tuple[Request, tuple[int, ...]]] = {
         call("DELETE", "/api/data/v1/accesstokens/{token_id}"),
         (200, 404, 404, 404, 404, 404, 404, 403),
     ),
+    # --- Iceberg REST catalog (read-only; tests/e2e/test_iceberg_rest.py): reading a table's files
+    # is viewing it; every write of the protocol is refused to everyone signed in ------------------
+    **{
+        ("GET", "/iceberg" + path): (call("GET", "/iceberg" + path.format(namespace="datagrove")), ANYONE_200)
+        for path in ("/v1/config", "/v1/namespaces", "/v1/namespaces/{namespace}")
+        + ("/v1/namespaces/{namespace}/tables", "/v1/namespaces/{namespace}/views")
+    },
+    ("GET", "/iceberg/v1/namespaces/{namespace}/tables/{table}"): (
+        call("GET", "/iceberg/v1/namespaces/datagrove/tables/{dataset}"),
+        VIEW,
+    ),
+    ("POST", "/iceberg/v1/namespaces/{namespace}/tables/{table}/metrics"): (
+        call("POST", "/iceberg/v1/namespaces/datagrove/tables/{dataset}/metrics", json={}),
+        (204, 204, 204, 204, 204, 204, 204, 403),
+    ),
+    **{
+        (method, "/iceberg" + path): (
+            call(
+                method,
+                "/iceberg"
+                + path.replace("{namespace}", "datagrove")
+                .replace("{table}", "{dataset}")
+                .replace("{view}", "v"),
+                json={},
+            ),
+            (405,) * len(ACTORS),
+        )
+        for method, path, _ in ICEBERG_WRITES
+    },
 }
 
 # Accounts have their own grants (docs/accounts.md): owner and admins everything, CAN_EDIT changes,
@@ -444,6 +474,7 @@ OPEN = {
     ("GET", "/ready"),
     ("GET", "/oauth/token"),
     ("POST", "/oauth/token"),
+    ("POST", "/iceberg/v1/oauth/tokens"),  # the Iceberg catalog's own token endpoint
     # The API description holds no data (tests/e2e/test_openapi.py).
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
@@ -509,7 +540,11 @@ def test_each_actor_gets_the_status_the_model_says(world, route, actor):
         f"{actor} {method} {url}: {response.status_code} {response.text[:300]}"
     )
     if response.status_code >= 400:
-        assert response.json()["status"] == response.status_code  # always Domo's JSON error shape
+        body = response.json()
+        if url.startswith("/iceberg/"):  # the Iceberg protocol's own error shape
+            assert body["error"]["code"] == response.status_code
+        else:
+            assert body["status"] == response.status_code  # always Domo's JSON error shape
 
 
 def test_without_credentials_every_route_but_the_open_ones_is_401(world):

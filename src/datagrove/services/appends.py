@@ -387,7 +387,13 @@ class AppendService:
         last_seq = batches[-1].last_seq
         # A fold cut short by a full disk commits nothing (its staging goes, the buffer stays).
         with translate_disk_full("folding the append buffer"), self._store.staging_area() as area:
-            files = write_buffered(batches, dataset.columns, area, parquet=self._store.parquet_layout)
+            files = write_buffered(
+                batches,
+                dataset.columns,
+                area,
+                parquet=self._store.parquet_layout,
+                field_ids=self._store.field_ids(dataset_id, dataset.columns),
+            )
             crashpoints.reached(crashpoints.FOLD_WRITTEN)
             try:
                 with metrics.committing("fold"):

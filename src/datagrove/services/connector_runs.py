@@ -294,6 +294,8 @@ class ConnectorRuns:
                 columns,
                 rows_per_file=self._settings.file_rows,
                 parquet=self._store.parquet_layout,
+                # A dataset without columns yet gets the source's: its table numbers them 1..n.
+                field_ids=self._store.field_ids(dataset.id, columns) if dataset.columns else None,
             )
             for batch in source.batches():
                 if cancelled.is_set():

@@ -216,6 +216,7 @@ class DatasetService:
                 dataset.columns,
                 threads=self._ingest_threads,
                 parquet=self._store.parquet_layout,
+                field_ids=self._store.field_ids(dataset_id, dataset.columns),
             )
         metrics.converted("import", fast=ingested.canonical, csv_bytes=csv_path.stat().st_size)
         replace = method is UpdateMethod.REPLACE

@@ -307,6 +307,7 @@ class StreamService:
                     threads=self._ingest_threads,
                     label=f"part {part_number}",
                     parquet=self._store.parquet_layout,
+                    field_ids=self._store.field_ids(view.dataset.id, view.dataset.columns),
                 )
                 metrics.converted("stream_part", fast=ingested.canonical, csv_bytes=csv_path.stat().st_size)
                 # From here the part lives where any node's commit finds it (on S3: in the bucket).

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datagrove.tables.csv_canonical import arrow_writer
+from datagrove.tables.field_ids import arrow_schema
 from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.types import Column
 
@@ -29,10 +30,6 @@ class WrittenFile:
     bytes: int
 
 
-def arrow_schema(columns: Sequence[Column]) -> pa.Schema:
-    return pa.schema([pa.field(c.name, c.type.arrow) for c in columns])
-
-
 class BatchFiles:
     def __init__(
         self,
@@ -41,9 +38,11 @@ class BatchFiles:
         *,
         rows_per_file: int,
         parquet: ParquetLayout = ParquetLayout(),
+        field_ids: Sequence[int] | None = None,
     ) -> None:
+        """Files of ``columns`` carrying the Iceberg ``field_ids`` (``tables/field_ids.py``; None: 1..n)."""
         self._directory = directory
-        self._schema = arrow_schema(columns)
+        self._schema = arrow_schema(columns, field_ids)
         self._layout = parquet
         self._rows_per_file = max(1, rows_per_file)
         self._writer: pq.ParquetWriter | None = None

@@ -21,6 +21,7 @@ import duckdb
 from datagrove.errors import DatagroveError, InvalidCsv
 from datagrove.tables.conform import conforming_select
 from datagrove.tables.csv_ingest import csv_to_parquet
+from datagrove.tables.field_ids import duckdb_copy_option
 from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.sql_names import quote_literal
 from datagrove.tables.types import Column
@@ -46,10 +47,11 @@ def write_buffered(
     directory: Path,
     *,
     parquet: ParquetLayout = ParquetLayout(),
+    field_ids: Sequence[int] | None = None,
 ) -> list[Path]:
-    """``batches``' rows, in order, as Parquet files in schema ``columns`` (one file per run of
-    batches appended under one schema; none for no batches), laid out as ``parquet``, written into
-    ``directory``."""
+    """``batches``' rows, in order, as Parquet files in schema ``columns`` with the Iceberg
+    ``field_ids`` (``tables/field_ids.py``; None: 1..n), one file per run of batches appended under
+    one schema (none for no batches), laid out as ``parquet``, written into ``directory``."""
     written: list[Path] = []
     runs = itertools.groupby(batches, key=lambda batch: batch.columns)
     for index, (run_columns, run) in enumerate(runs):
@@ -59,26 +61,40 @@ def write_buffered(
                 out.write(batch.csv)
         target = directory / f"buffered-{index:06d}.parquet"
         try:
-            csv_to_parquet(source, target, run_columns, threads=1, label="buffered rows", parquet=parquet)
+            csv_to_parquet(
+                source,
+                target,
+                run_columns,
+                threads=1,
+                label="buffered rows",
+                parquet=parquet,
+                field_ids=field_ids if tuple(run_columns) == tuple(columns) else None,
+            )
         except InvalidCsv as exc:
             # Every line was checked against these columns when it was appended.
             raise DatagroveError("buffered rows no longer convert") from exc
         finally:
             source.unlink(missing_ok=True)
         if tuple(run_columns) != tuple(columns):
-            target = _conform(target, run_columns, columns, parquet)
+            target = _conform(target, run_columns, columns, parquet, field_ids)
         written.append(target)
     return written
 
 
-def _conform(source: Path, old: Sequence[Column], new: Sequence[Column], parquet: ParquetLayout) -> Path:
+def _conform(
+    source: Path,
+    old: Sequence[Column],
+    new: Sequence[Column],
+    parquet: ParquetLayout,
+    field_ids: Sequence[int] | None,
+) -> Path:
     target = source.with_name(source.stem + "-conformed.parquet")
     con = duckdb.connect(":memory:", config={"threads": 1, "preserve_insertion_order": True})
     try:
         con.execute("SET python_enable_replacements = false")
         con.execute(
             f"COPY (SELECT {conforming_select(old, new)} FROM read_parquet({quote_literal(str(source))})) "
-            f"TO {quote_literal(str(target))} ({parquet.duckdb_copy_options()})"
+            f"TO {quote_literal(str(target))} ({parquet.duckdb_copy_options()}{duckdb_copy_option(new, field_ids)})"
         )
     finally:
         con.close()

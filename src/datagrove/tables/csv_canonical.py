@@ -35,6 +35,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from datagrove.tables.csv_layout import scan_layout
+from datagrove.tables.field_ids import arrow_schema as field_ids_arrow_schema
 from datagrove.tables.parquet_layout import ARROW_PAGE_BYTES, ARROW_PAGE_ROWS, ParquetLayout
 from datagrove.tables.types import Column, ColumnType
 
@@ -63,15 +64,17 @@ def convert_canonical(
     *,
     threads: int = 1,
     parquet: ParquetLayout = ParquetLayout(),
+    field_ids: Sequence[int] | None = None,
 ) -> int | None:
     """Write ``source`` to ``target`` as Parquet laid out as ``parquet`` with columns named and typed as
     ``columns`` (``ColumnType.arrow``), rows in file order, and return the row count; or return
     None when the file is outside the canonical forms, leaving whatever ``target`` holds for the
-    caller to remove. With ``threads`` of 2 or more, parsing and writing run at the same time."""
+    caller to remove. With ``threads`` of 2 or more, parsing and writing run at the same time.
+    The columns carry ``field_ids`` (see ``tables/field_ids.py``; None: 1..n)."""
     layout = scan_layout(source)
     if not columns or not layout.canonical:
         return None
-    schema = pa.schema([pa.field(c.name, c.type.arrow) for c in columns])
+    schema = field_ids_arrow_schema(columns, field_ids)
     try:
         # Arrow's own DOUBLE parser matches the dialect but cannot make a quoted "" NULL.
         typed = (ColumnType.DOUBLE,) if not layout.empty_quoted_fields else ()

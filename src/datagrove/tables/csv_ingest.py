@@ -52,6 +52,7 @@ import pyarrow.parquet as pq
 
 from datagrove.errors import BadRequest, DatagroveError, InvalidCsv
 from datagrove.tables.csv_canonical import MAX_RECORD_BYTES, convert_canonical
+from datagrove.tables.field_ids import duckdb_copy_option
 from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.types import Column, ColumnType, validate_schema
 
@@ -84,11 +85,12 @@ def csv_to_parquet(
     label: str | None = None,
     fast_path: bool = True,
     parquet: ParquetLayout = ParquetLayout(),
+    field_ids: Sequence[int] | None = None,
 ) -> IngestedFile:
     """Write ``source`` (uncompressed UTF-8 CSV, Domo dialect) to ``target`` as Parquet laid out as ``parquet``.
 
-    The Parquet columns are named exactly as ``columns`` and typed exactly as ``ColumnType.arrow``;
-    rows keep file order. ``target`` appears atomically (written under a temporary name in its
+    The Parquet columns are named exactly as ``columns``, typed exactly as ``ColumnType.arrow`` and
+    carry the Iceberg ``field_ids`` (``tables/field_ids.py``; None: 1..n); rows keep file order. ``target`` appears atomically (written under a temporary name in its
     directory, fsynced, then renamed) and not at all when anything fails. ``threads`` bounds
     the worker threads. ``label`` (e.g. ``"part 3"``) prefixes error messages. ``fast_path=False``
     skips ``csv_canonical`` (the tests compare the two conversions).
@@ -107,7 +109,9 @@ def csv_to_parquet(
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         rows = (
-            convert_canonical(source, tmp, columns, threads=threads, parquet=parquet) if fast_path else None
+            convert_canonical(source, tmp, columns, threads=threads, parquet=parquet, field_ids=field_ids)
+            if fast_path
+            else None
         )
         canonical = rows is not None
         if rows is None:
@@ -118,7 +122,14 @@ def csv_to_parquet(
                 else:
                     csv_path, crlf = _prepare_line_endings(source, target.parent, cleanup, label)
                     rows = _convert(
-                        csv_path, tmp, columns, crlf=crlf, threads=threads, label=label, parquet=parquet
+                        csv_path,
+                        tmp,
+                        columns,
+                        crlf=crlf,
+                        threads=threads,
+                        label=label,
+                        parquet=parquet,
+                        field_ids=field_ids,
                     )
         with tmp.open("rb") as written:
             os.fsync(written.fileno())
@@ -216,6 +227,7 @@ def _convert(
     threads: int,
     label: str | None,
     parquet: ParquetLayout,
+    field_ids: Sequence[int] | None,
 ) -> int:
     select = ", ".join(
         f"{_typed_sql(f'c{i}', column.type, strict=True)} AS {_identifier(column.name)}"
@@ -223,7 +235,7 @@ def _convert(
     )
     sql = (
         f"COPY (SELECT {select} FROM {_read_csv_sql(path, len(columns), crlf=crlf)}) "
-        f"TO {_literal(str(tmp))} ({parquet.duckdb_copy_options()})"
+        f"TO {_literal(str(tmp))} ({parquet.duckdb_copy_options()}{duckdb_copy_option(columns, field_ids)})"
     )
     try:
         with _connect(threads) as con:

@@ -28,8 +28,8 @@ from pyiceberg.table.snapshots import Snapshot
 
 from datagrove import crashpoints
 from datagrove.errors import Conflict
-from datagrove.tables.batch_files import arrow_schema
 from datagrove.tables.csv_canonical import arrow_writer
+from datagrove.tables.field_ids import arrow_schema, of_iceberg_schema
 from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.storage import Storage, StoredObject
 from datagrove.tables.store import COMMIT_ATTEMPTS, COMMIT_KEY_PROPERTY, TableStore, _local_path
@@ -301,7 +301,7 @@ def compact(
     table = store.load_table(dataset_id, for_commit=True)
     if table.metadata.current_snapshot_id != plan.snapshot_id:
         raise Conflict("the table changed since the compaction was planned; the next round compacts it")
-    schema = arrow_schema(columns)
+    schema = arrow_schema(columns, of_iceberg_schema(table.schema(), columns))
     data_dir = f"{table.location().rstrip('/')}/data"
     key = f"compact-{uuid.uuid4().hex[:12]}"
     placed: list[str] = []

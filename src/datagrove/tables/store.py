@@ -18,7 +18,9 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
+import gzip
 import io
+import json
 import logging
 import os
 import shutil
@@ -28,11 +30,13 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
@@ -42,7 +46,8 @@ from pyiceberg.table import Table
 from pyiceberg.types import NestedField
 
 from datagrove import crashpoints
-from datagrove.errors import DatagroveError, NotFound, VersionGone
+from datagrove.errors import Conflict, DatagroveError, NotFound, VersionGone
+from datagrove.tables import field_ids as _field_ids
 from datagrove.tables.batch_stream import stream_batches
 from datagrove.tables.buffered import BufferedRows, after, write_buffered
 from datagrove.tables.conform import conforming_select
@@ -53,7 +58,7 @@ from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.sandbox import QueryLimits
 from datagrove.tables.sql_names import quote_identifier, quote_literal
 from datagrove.tables.storage import Storage
-from datagrove.tables.types import Column, ColumnType
+from datagrove.tables.types import Column, ColumnType, column_type_of_iceberg
 from datagrove.tables.versions import COMMIT_KEY_PROPERTY, SCHEMA_KEY_PREFIX, TableVersion
 from datagrove.tables.versions import columns_of as _version_columns
 from datagrove.tables.versions import files_of as _version_files
@@ -114,6 +119,16 @@ class ViewSource:
     buffered: Sequence[BufferedRows] = ()
 
 
+@dataclass(frozen=True)
+class TableDocument:
+    """A table as the Iceberg REST catalog hands it out: its current metadata file's location and
+    contents (the JSON document itself, as written), and the table's location."""
+
+    metadata_location: str
+    metadata: dict[str, Any]
+    location: str
+
+
 class WatermarkMoved(DatagroveError):
     """A commit that expected the table's watermark to be one value found another (a REPLACE or
     another fold landed first); the caller starts over from the new table state."""
@@ -172,6 +187,7 @@ class TableStore:
             **self._storage.iceberg_properties(),
         )
         self._snapshots: collections.OrderedDict[str, Snapshot] = collections.OrderedDict()
+        self._schemas: collections.OrderedDict[str, Schema] = collections.OrderedDict()
         self._files_lock = threading.Lock()
         self._iceberg.create_namespace_if_not_exists(NAMESPACE)
 
@@ -185,6 +201,25 @@ class TableStore:
     def storage(self) -> Storage:
         """Where the tables' files live: read or delete a data file by its URI through it."""
         return self._storage
+
+    def field_ids(self, dataset_id: str, columns: Sequence[Column]) -> tuple[int, ...]:
+        """The Iceberg field IDs of ``columns`` (by name) in the table's current schema: what a
+        data file of these columns written for this table carries (``tables/field_ids.py``).
+
+        Asked for every stream part, so the schema is cached by metadata location (one indexed
+        catalog lookup, as ``snapshot`` does): a metadata file never changes once written."""
+        location = self._metadata_location(dataset_id)
+        with self._files_lock:
+            schema = self._schemas.get(location)
+        if schema is None:
+            table = self._table(dataset_id)
+            schema = table.schema()
+            if table.metadata_location == location:  # not committed to in between
+                with self._files_lock:
+                    self._schemas[location] = schema
+                    while len(self._schemas) > FILE_LIST_CACHE_SIZE:
+                        self._schemas.popitem(last=False)
+        return _field_ids.of_iceberg_schema(schema, columns)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -408,6 +443,7 @@ class TableStore:
                 raise WatermarkMoved(
                     f"the table holds appended rows up to {watermark}, not {expect_appended_through}"
                 )
+            _check_field_ids(table, uris)
             try:
                 with table.transaction() as tx:
                     if appended_through is not None and appended_through > watermark:
@@ -483,10 +519,11 @@ class TableStore:
             if files:
                 target = staging / "rewrite.parquet"
                 source = f"read_parquet([{', '.join(quote_literal(f) for f in files)}])"
+                ids = _field_ids.duckdb_copy_option(new, _evolved_ids(table, old, new))
                 with self._duckdb() as con:
                     con.execute(
                         f"COPY (SELECT {conforming_select(old, new)} FROM {source}) "
-                        f"TO {quote_literal(str(target))} ({self._parquet.duckdb_copy_options()})"
+                        f"TO {quote_literal(str(target))} ({self._parquet.duckdb_copy_options()}{ids})"
                     )
                 placed = self._data_uri(table, f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}-000000.parquet")
                 self._storage.put(target, placed)
@@ -746,16 +783,67 @@ class TableStore:
             raised = (
                 {APPENDED_THROUGH_PROPERTY: str(appended_through)} if appended_through > watermark else {}
             )
+            renewed = self._renew_field_ids(table, snapshot_id)
             try:
                 _restore_version(
-                    table, snapshot_id, snapshot_properties=snapshot_properties, table_properties=raised
+                    table,
+                    snapshot_id,
+                    snapshot_properties=snapshot_properties,
+                    table_properties=raised,
+                    renewed=renewed,
                 )
                 return self._commit_result(dataset_id)
-            except CommitFailedException:
-                if attempt == COMMIT_ATTEMPTS - 1:
+            except BaseException as exc:
+                for uri in renewed.values():
+                    self._storage.delete(uri)
+                if not isinstance(exc, CommitFailedException) or attempt == COMMIT_ATTEMPTS - 1:
                     raise
                 time.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def _renew_field_ids(self, table: Table, snapshot_id: int) -> dict[str, str]:
+        """Copies, with the current schema's field IDs, of the files of version ``snapshot_id`` that
+        a restore adds back and whose IDs are no longer the table's (a column whose type changed and
+        changed back got a new ID): an engine reading by ID would see such a column as empty. Maps
+        each old file to its copy, placed in the table's data directory beside it."""
+        found = _find_version(table, snapshot_id)
+        if found is None or found.schema_id == table.metadata.current_schema_id:
+            return {}
+        schema = table.schema()
+        columns = [Column(f.name, column_type_of_iceberg(f.field_type)) for f in schema.fields]
+        target = _field_ids.arrow_schema(columns, [f.field_id for f in schema.fields])
+        wanted = dict(zip(target.names, _field_ids.of_arrow_schema(target), strict=True))
+        current = (
+            {task.file.file_path for task in table.scan().plan_files()} if table.current_snapshot() else set()
+        )
+        renewed: dict[str, str] = {}
+        with self.staging_area() as area:
+            try:
+                for uri in _version_files(table, snapshot_id):
+                    if uri in current:
+                        continue
+                    with table.io.new_input(uri).open() as stream:
+                        rows = pq.read_table(stream)
+                    have = dict(zip(rows.schema.names, _field_ids.of_arrow_schema(rows.schema), strict=True))
+                    if all(have.get(name) in (None, wanted[name]) for name in wanted):
+                        continue  # no IDs (the name mapping applies) or the right ones
+                    local = area / f"{len(renewed):06d}.parquet"
+                    pq.write_table(
+                        rows.select(target.names).cast(target),
+                        local,
+                        compression=self._parquet.arrow_compression,
+                        row_group_size=self._parquet.row_group_rows,
+                    )
+                    name = (
+                        os.path.basename(uri).removesuffix(".parquet") + f"-ids{uuid.uuid4().hex[:8]}.parquet"
+                    )
+                    renewed[uri] = self._data_uri(table, name)
+                    self._storage.put(local, renewed[uri])
+            except BaseException:
+                for placed in renewed.values():
+                    self._storage.delete(placed)
+                raise
+        return renewed
 
     def _buffered_files(
         self, snapshot: Snapshot, buffered: Sequence[BufferedRows], columns: Sequence[Column], area: Path
@@ -803,6 +891,16 @@ class TableStore:
                 found.append(f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}")
         return found
 
+    def table_document(self, dataset_id: str) -> TableDocument:
+        """The table's current metadata file, read as it was written (an Iceberg metadata file never
+        changes once written, so it is the exact document every engine reads)."""
+        table = self._table(dataset_id)
+        with table.io.new_input(table.metadata_location).open() as stream:
+            raw = stream.read()
+        if raw[:2] == b"\x1f\x8b":  # a gzip-compressed metadata file (write.metadata.compression-codec)
+            raw = gzip.decompress(raw)
+        return TableDocument(table.metadata_location, json.loads(raw), table.location())
+
     # --- internals ------------------------------------------------------------------------------
 
     def _table_for_commit(self, dataset_id: str) -> Table:
@@ -831,6 +929,46 @@ class TableStore:
             yield con
         finally:
             con.close()
+
+
+def _evolved_ids(table: Table, old: Sequence[Column], new: Sequence[Column]) -> tuple[int, ...]:
+    """The field IDs ``new`` will have once ``_rewrite_with_schema`` changed the table from
+    ``old``: a column kept with its type keeps its ID; the others get the next unused IDs in the
+    order they are added (as Iceberg's schema update numbers them). ``add_files`` in the same
+    commit refuses a file whose IDs the new schema does not have, so a wrong guess fails loudly."""
+    current = {field.name: field.field_id for field in table.schema().fields}
+    kept = {c.name for c in old} & {c.name for c in new if not _type_changed(c, old)}
+    next_id = table.metadata.last_column_id
+    ids: list[int] = []
+    for column in new:
+        if column.name in kept and column.name in current:
+            ids.append(current[column.name])
+        else:
+            next_id += 1
+            ids.append(next_id)
+    return tuple(ids)
+
+
+def _check_field_ids(table: Table, uris: Sequence[str]) -> None:
+    """Refuse data files whose field IDs are not the table's (``tables/field_ids.py``).
+
+    Only a table whose IDs are no longer 1..n (its schema changed) is checked, by reading each
+    file's footer: a file written for a table that never changed schema carries 1..n, and a file
+    of other columns is refused by ``add_files`` itself. Files with no IDs (written before IDs
+    were) are read through the name mapping and pass."""
+    schema = table.schema()
+    expected = {field.name: field.field_id for field in schema.fields}
+    if [field.field_id for field in schema.fields] == list(range(1, len(schema.fields) + 1)):
+        return
+    for uri in uris:
+        with table.io.new_input(uri).open() as stream:
+            file_schema = pq.read_schema(stream)
+        for name, found in zip(file_schema.names, _field_ids.of_arrow_schema(file_schema), strict=True):
+            if found is not None and expected.get(name) != found:
+                raise Conflict(
+                    f"column {name!r} of a data file was written for an earlier schema of the table; "
+                    "upload the data again"
+                )
 
 
 def _gone(snapshot_id: int) -> VersionGone:

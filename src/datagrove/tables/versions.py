@@ -132,6 +132,7 @@ def restore(
     *,
     snapshot_properties: Mapping[str, str],
     table_properties: Mapping[str, str],
+    renewed: Mapping[str, str] | None = None,
 ) -> None:
     """Make the files of ``snapshot_id`` the table's files again as one new OVERWRITE snapshot:
     files the current snapshot has and the old one has not are deleted, the old one's files the
@@ -141,6 +142,8 @@ def restore(
     retries on the newer table). The old snapshot's ``DataFile`` entries are reused as they are
     when the table's schema is still the one they were written under; otherwise their statistics
     name old field ids, so they are described again from the files under the current schema.
+    ``renewed`` maps an old file to its copy carrying the current schema's field IDs (a column whose
+    type changed and changed back has a new ID): the copy is added in its place.
     """
     old = _data_files(table, snapshot_id)
     current = _data_files(table, None)
@@ -156,7 +159,9 @@ def restore(
             for uri, data_file in old.items():
                 if uri in current:
                     continue
-                if not same_schema:
+                if renewed and uri in renewed:
+                    data_file = parquet_file_to_data_file(table.io, tx.table_metadata, renewed[uri])
+                elif not same_schema:
                     data_file = parquet_file_to_data_file(table.io, tx.table_metadata, uri)
                 overwrite.append_data_file(data_file)
 

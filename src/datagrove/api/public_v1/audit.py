@@ -30,6 +30,7 @@ EVENTS = {
     "dataset.delete": "Deleted DataSet",
     "dataset.import": "Imported data into DataSet",
     "dataset.export": "Exported DataSet",
+    "dataset.table_load": "Loaded DataSet as an Iceberg table",
     "dataset.query": "Queried DataSet",
     "dataset.restore": "Restored a version of DataSet",
     "dataset.share": "Shared DataSet",

@@ -22,7 +22,7 @@ from datagrove.services.auth import parse_scopes
 router = APIRouter()
 
 
-def _basic_credentials(request: Request) -> tuple[str, str]:
+def basic_credentials(request: Request) -> tuple[str, str]:
     scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic":
         raise Unauthorized("client credentials required (HTTP Basic)")
@@ -39,7 +39,7 @@ async def _token(request: Request) -> Response:
         body = (await request.body()).decode("utf-8", "replace")
         # parse_qs turns '+' into a space and keeps a literal space: every client's form works.
         params.update({key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()})
-    client_id, secret = _basic_credentials(request)
+    client_id, secret = basic_credentials(request)
     grant_type = params.get("grant_type", "client_credentials")
     if grant_type != "client_credentials":
         raise BadRequest(f"unsupported grant_type {grant_type!r}; only client_credentials is supported")
