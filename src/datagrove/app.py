@@ -73,6 +73,7 @@ from datagrove.services.uploads import UploadService
 from datagrove.services.versions import VersionService
 from datagrove.services.web_sessions import SessionSettings, WebSessions
 from datagrove.settings import Settings
+from datagrove.tables.distributed import DistributedEngine
 from datagrove.tables.file_cache import FileCache
 from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.sandbox import QueryLimits
@@ -193,7 +194,19 @@ def build_services(settings: Settings) -> Services:
         memory_limit=settings.query_memory_limit,
     )
     keep_idle_sandboxes(settings.query_sandbox_pool)
-    query = QueryService(datasets=datasets, store=store, policies=policies, audit=audit, limits=limits)
+    query = QueryService(
+        datasets=datasets,
+        store=store,
+        policies=policies,
+        audit=audit,
+        limits=limits,
+        distributed=(
+            DistributedEngine(address=settings.distributed_ray_address)
+            if settings.distributed_ray_address
+            else None
+        ),
+        distributed_min_rows=settings.distributed_min_rows,
+    )
     # The key sealing credentials: a setting, or a 0600 file in the data directory (never the catalog).
     box = SecretBox.from_setting_or_file(settings.secret_key, settings.data_dir)
     network = NetworkPolicy.from_settings(settings)

@@ -232,6 +232,19 @@ class Settings(BaseSettings):
         description="Serve the API description: the OpenAPI 3.1 document at /openapi.json and its "
         "reference page at /docs (no token needed; they hold no data). false: both answer 404.",
     )
+    # Distributed queries on a Ray cluster through Daft (issue 15: a distributed query path)
+    distributed_ray_address: str | None = Field(
+        None,
+        description="Ray cluster that runs distributed queries (Daft): host:port of its head's GCS when "
+        "this server runs on a node of the cluster, or ray://head:10001 (Ray Client). Unset: every "
+        "query runs in the local DuckDB sandbox, and engine=distributed is refused.",
+    )
+    distributed_min_rows: int | None = Field(
+        None,
+        ge=0,
+        description="With a Ray cluster: a query that names no engine runs on it when its dataset has "
+        "more rows than this. Unset: only queries asking for engine=distributed run there.",
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property
