@@ -108,12 +108,17 @@ class DistributedEngine:
 
     def _connect(self) -> None:
         import daft
+        import ray
 
         with self._lock:
             if self._connected:
                 return
             try:
-                daft.set_runner_ray(address=self.address, noop_if_initialized=True)
+                # Connected here rather than by Daft, to keep the workers' output (Daft's progress
+                # bars, their logs) in the cluster's own log files instead of the server's.
+                if not ray.is_initialized():
+                    ray.init(address=self.address, log_to_driver=False)
+                daft.set_runner_ray(noop_if_initialized=True)
             except Exception as exc:
                 log.exception("could not connect to the Ray cluster at %s", self.address)
                 raise DatagroveError(f"{ENGINE} is not reachable") from exc
