@@ -82,6 +82,7 @@ from datagrove.services.web_sessions import SessionSettings, WebSessions
 from datagrove.services.work_slots import SlotLimit, Work, WorkSlots
 from datagrove.settings import Settings
 from datagrove.storage_setup import build_storage, s3_options
+from datagrove.tables.distributed import DistributedEngine
 from datagrove.tables.file_cache import FileCache
 from datagrove.tables.parquet_layout import ParquetLayout
 from datagrove.tables.reader_access import ReaderAccess, VendingPolicy
@@ -227,7 +228,18 @@ def build_services(settings: Settings) -> Services:
     keep_idle_sandboxes(settings.query_sandbox_pool)
     work_slots = work_slots_from(settings)
     query = QueryService(
-        datasets=datasets, store=store, policies=policies, audit=audit, limits=limits, slots=work_slots
+        datasets=datasets,
+        store=store,
+        policies=policies,
+        audit=audit,
+        limits=limits,
+        slots=work_slots,
+        distributed=(
+            DistributedEngine(address=settings.distributed_ray_address)
+            if settings.distributed_ray_address
+            else None
+        ),
+        distributed_min_rows=settings.distributed_min_rows,
     )
     # The key sealing credentials: a setting, or a 0600 file in the data directory (never the catalog).
     box = SecretBox.from_setting_or_file(settings.secret_key, settings.data_dir)

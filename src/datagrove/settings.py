@@ -352,6 +352,20 @@ class Settings(BaseSettings):
         "read and write everything the server can; only where every catalog reader is trusted). "
         "Unset and no role: readers get the endpoint and region only and bring their own credentials.",
     )
+
+    # Distributed queries on a Ray cluster through Daft (issue 15: a distributed query path)
+    distributed_ray_address: str | None = Field(
+        None,
+        description="Ray cluster that runs distributed queries (Daft): host:port of its head's GCS when "
+        "this server runs on a node of the cluster, or ray://head:10001 (Ray Client). Unset: every "
+        "query runs in the local DuckDB sandbox, and engine=distributed is refused.",
+    )
+    distributed_min_rows: int | None = Field(
+        None,
+        ge=0,
+        description="With a Ray cluster: a query that names no engine runs on it when its dataset has "
+        "more rows than this. Unset: only queries asking for engine=distributed run there.",
+    )
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
 
     @property

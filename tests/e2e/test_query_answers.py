@@ -140,6 +140,20 @@ def test_an_unknown_format_is_a_400_naming_the_allowed_ones(client):
     assert "rows, columns" in response.json()["message"] and "'csv'" in response.json()["message"]
 
 
+def test_without_a_ray_cluster_engine_distributed_is_a_400_naming_the_setting(client):
+    dataset_id = new_dataset(client, "a,1\n")
+    sql = {"sql": "SELECT COUNT(*) AS n FROM table"}
+
+    for path in (QUERY, V1_QUERY):
+        refused = client.post(f"{path}/{dataset_id}", params={"engine": "distributed"}, json=sql)
+        assert refused.status_code == 400
+        assert "DATAGROVE_DISTRIBUTED_RAY_ADDRESS" in refused.json()["message"]
+        assert client.post(f"{path}/{dataset_id}", json={**sql, "engine": "local"}).status_code == 200
+    unknown = client.post(f"{QUERY}/{dataset_id}", params={"engine": "spark"}, json=sql)
+    assert unknown.status_code == 400
+    assert "local or distributed" in unknown.json()["message"]
+
+
 def test_the_v1_query_keeps_its_column_wise_shape(client):
     dataset_id = new_dataset(client, "a,1\n")
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Path
 
 from datagrove.errors import BadRequest
+from datagrove.services.query import QueryEngine
 
 # Integer ids in paths: anything outside a signed 64-bit integer is refused with a clear 400 here,
 # instead of reaching the database (PostgreSQL rejects such a parameter outright).
@@ -44,4 +45,19 @@ def version_param(query: Mapping[str, str], body: Mapping[str, object] | None = 
     from_body = None if value is None or value == "" else str(value)
     if from_query is not None and from_body is not None and from_query != from_body:
         raise BadRequest(f"version {from_query!r} in the URL and {from_body!r} in the body differ")
-    return from_query or from_body
+    chosen = from_query or from_body
+    return None if chosen is None else QueryEngine.parse(chosen)
+
+
+def engine_param(query: Mapping[str, str], body: Mapping[str, object]) -> QueryEngine | None:
+    """The ``engine`` a query asks for (``local`` or ``distributed``): the URL parameter or
+    ``"engine"`` in the JSON body; None to let the server choose (``services/query.py``)."""
+    from_query = query.get("engine") or None
+    value = body.get("engine")
+    if value is not None and not isinstance(value, str):
+        raise BadRequest("engine must be a string: local or distributed")
+    from_body = value or None
+    if from_query is not None and from_body is not None and from_query.lower() != from_body.lower():
+        raise BadRequest(f"engine {from_query!r} in the URL and {from_body!r} in the body differ")
+    chosen = from_query or from_body
+    return None if chosen is None else QueryEngine.parse(chosen)

@@ -4,6 +4,7 @@ query API), or over several as Arrow batches (a SQL dataflow, the ``dataset-sql`
 
 from __future__ import annotations
 
+import enum
 import functools
 import logging
 import time
@@ -20,6 +21,7 @@ from datagrove.services.datasets import DatasetService
 from datagrove.services.policies import PolicyService
 from datagrove.services.versions import read_version
 from datagrove.services.work_slots import Slot, Work, WorkSlots
+from datagrove.tables.distributed import DistributedEngine, DistributedRows
 from datagrove.tables.json_rows import RowForm
 from datagrove.tables.json_stream import JsonRows
 from datagrove.tables.sandbox import QueryLimits
@@ -29,7 +31,7 @@ from datagrove.tables.store import TableStore, ViewSource
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["QueryAnswer", "QueryService", "RowForm"]
+__all__ = ["QueryAnswer", "QueryEngine", "QueryService", "RowForm"]
 
 log = logging.getLogger("datagrove.query")
 
@@ -51,6 +53,27 @@ def _translation(sql: str, dataset_id: str) -> str:
     return _kept_translation(sql, dataset_id)
 
 
+class QueryEngine(enum.StrEnum):
+    """Where a query runs: the DuckDB sandbox in this process, or Daft on the Ray cluster."""
+
+    LOCAL = "local"
+    DISTRIBUTED = "distributed"
+
+    @classmethod
+    def parse(cls, value: str) -> QueryEngine:
+        try:
+            return cls(value.lower())
+        except ValueError:
+            raise BadRequest(f"engine must be local or distributed, not {value!r}") from None
+
+
+#: Why ``engine=distributed`` cannot run on a server without a Ray cluster.
+NO_CLUSTER = (
+    "engine=distributed needs a Ray cluster, and this server has none: "
+    "set DATAGROVE_DISTRIBUTED_RAY_ADDRESS (see docs/distributed-queries.md)"
+)
+
+
 class QueryAnswer:
     """The answer to one query, being produced.
 
@@ -64,7 +87,7 @@ class QueryAnswer:
     the activity log and logged, once. Whoever stops reading early must call ``close``.
     """
 
-    def __init__(self, *, dataset_id: str, rows: JsonRows, on_end: _OnEnd) -> None:
+    def __init__(self, *, dataset_id: str, rows: JsonRows | DistributedRows, on_end: _OnEnd) -> None:
         self.dataset_id = dataset_id
         self.columns = rows.columns
         self.types = rows.types
@@ -112,6 +135,7 @@ class _OnEnd:
     def __init__(
         self, *, audit: AuditLog, actor: Actor, dataset: Dataset, sql: str, started: float, slot: Slot | None
     ) -> None:
+        self.engine = QueryEngine.LOCAL
         self._audit = audit
         self._slot = slot
         self._actor = actor
@@ -147,6 +171,7 @@ class _OnEnd:
             "rows": rows,
             "seconds": round(seconds, 3),
             "outcome": outcome,
+            "engine": self.engine.value,
         }
         if sandbox_reused is not None:
             fields["sandbox_reused"] = sandbox_reused
@@ -165,10 +190,14 @@ class QueryService:
         audit: AuditLog,
         limits: QueryLimits,
         slots: WorkSlots | None = None,
+        distributed: DistributedEngine | None = None,
+        distributed_min_rows: int | None = None,
     ) -> None:
         """``slots``: the query slots queries on behalf of users take (none: unbounded)."""
         self._slots = slots
         self._datasets = datasets
+        self._distributed = distributed
+        self._distributed_min_rows = distributed_min_rows
         self._policies = policies
         self._audit = audit
         self._store = store
@@ -182,23 +211,35 @@ class QueryService:
         sql: str,
         form: RowForm = RowForm.OBJECTS,
         version: str | None = None,
+        engine: QueryEngine | None = None,
     ) -> QueryAnswer:
         """Start ``sql`` (MySQL) over the dataset as ``actor`` may see it; its rows come out of
         the returned answer as JSON ``form``. Errors found before the first row (unknown dataset,
         no access, a query that does not parse or bind, a version that is not there) are raised
         here, as is ``TooManyRequests`` when the actor or the server runs as many queries as the
         query slots allow. With ``version`` the query reads that earlier version
-        (``services/versions.py``). The query holds its slot until its answer ends."""
+        (``services/versions.py``). The query holds its slot until its answer ends.
+
+        ``engine`` says where it runs; None: on the Ray cluster when one is configured and the
+        dataset has more rows than ``distributed_min_rows``, else locally (``_engine_for``). A
+        distributed query is answered in full before this returns."""
         slot = self._slots.take(Work.QUERY, actor.user.id) if self._slots is not None else None
         try:
-            return self._execute(actor, dataset_id, sql, form, version, slot)
+            return self._execute(actor, dataset_id, sql, form, version, engine, slot)
         except BaseException:
             if slot is not None:
                 slot.release()
             raise
 
     def _execute(
-        self, actor: Actor, dataset_id: str, sql: str, form: RowForm, version: str | None, slot: Slot | None
+        self,
+        actor: Actor,
+        dataset_id: str,
+        sql: str,
+        form: RowForm,
+        version: str | None,
+        engine: QueryEngine | None,
+        slot: Slot | None,
     ) -> QueryAnswer:
         started = time.monotonic()
         dataset = self._datasets.get(actor=actor, dataset_id=dataset_id)
@@ -206,28 +247,71 @@ class QueryService:
         on_end = _OnEnd(
             audit=self._audit, actor=actor, dataset=dataset, sql=audited, started=started, slot=slot
         )
+        rows: JsonRows | DistributedRows
         try:
+            on_end.engine = self._engine_for(dataset, engine, version)
             translated = _translation(sql, dataset.id)
-            if version is None:
-                columns, at, buffered = dataset.columns, None, self._datasets.buffered_rows(dataset.id)
+            if on_end.engine is QueryEngine.DISTRIBUTED:
+                rows = self._run_distributed(actor, dataset, translated, form)
             else:
-                past = read_version(self._store, dataset, version)
-                columns, at, buffered = past.columns, past.snapshot, []
-            crashpoints.reached(crashpoints.QUERY_STARTING)
-            rows = self._store.query(
-                dataset.id,
-                columns,
-                translated,
-                self._limits,
-                self._policies.row_filter(actor, dataset, columns),
-                buffered=buffered,
-                form=form,
-                at=at,
-            )
+                rows = self._run_local(actor, dataset, translated, form, version)
         except DatagroveError as exc:
             on_end("failure", exc, 0)
             raise
         return QueryAnswer(dataset_id=dataset.id, rows=rows, on_end=on_end)
+
+    def _engine_for(
+        self, dataset: Dataset, requested: QueryEngine | None, version: str | None
+    ) -> QueryEngine:
+        if requested is QueryEngine.DISTRIBUTED:
+            if self._distributed is None:
+                raise BadRequest(NO_CLUSTER)
+            if version is not None:
+                raise BadRequest("engine=distributed reads the current version only; use engine=local")
+            return requested
+        if requested is QueryEngine.LOCAL or self._distributed is None or version is not None:
+            return QueryEngine.LOCAL
+        threshold = self._distributed_min_rows
+        if threshold is not None and dataset.row_count > threshold:
+            return QueryEngine.DISTRIBUTED
+        return QueryEngine.LOCAL
+
+    def _run_local(
+        self, actor: Actor, dataset: Dataset, translated: str, form: RowForm, version: str | None
+    ) -> JsonRows:
+        if version is None:
+            columns, at, buffered = dataset.columns, None, self._datasets.buffered_rows(dataset.id)
+        else:
+            past = read_version(self._store, dataset, version)
+            columns, at, buffered = past.columns, past.snapshot, []
+        crashpoints.reached(crashpoints.QUERY_STARTING)
+        return self._store.query(
+            dataset.id,
+            columns,
+            translated,
+            self._limits,
+            self._policies.row_filter(actor, dataset, columns),
+            buffered=buffered,
+            form=form,
+            at=at,
+        )
+
+    def _run_distributed(
+        self, actor: Actor, dataset: Dataset, translated: str, form: RowForm
+    ) -> DistributedRows:
+        assert self._distributed is not None
+        # Before the table is loaded: see DatasetService.buffered_rows.
+        buffered = self._datasets.buffered_rows(dataset.id)
+        table, pending = self._store.table_and_buffered(dataset.id, dataset.columns, buffered)
+        return self._distributed.query(
+            table,
+            columns=dataset.columns,
+            sql=translated,
+            limits=self._limits,
+            row_filter=self._policies.row_filter(actor, dataset, dataset.columns),
+            buffered=pending,
+            form=form,
+        )
 
     def open_batches(
         self, *, actor: Actor, sql: str, timeout_seconds: float | None = None

@@ -674,6 +674,22 @@ class TableStore:
         rows.on_close(cleanup.close)
         return rows
 
+    def table_and_buffered(
+        self, dataset_id: str, columns: Sequence[Column], buffered: Sequence[BufferedRows] = ()
+    ) -> tuple[Table, pa.Table | None]:
+        """The dataset's Iceberg table as it is now, for another engine to read (the distributed
+        query path), and the ``buffered`` rows its snapshot does not hold yet as one Arrow table of
+        ``columns`` (None when there are none). ``buffered`` must have been read before this call
+        (see ``query``)."""
+        table = self._table(dataset_id)
+        pending = after(buffered, _appended_through(table))
+        if not pending:
+            return table, None
+        with self.read_area() as area:
+            paths = write_buffered(pending, columns, area, parquet=self._parquet)
+            rows = pa.concat_tables([pq.read_table(path) for path in paths])
+        return table, rows
+
     def query_batches(
         self, sql: str, sources: Mapping[str, ViewSource], limits: QueryLimits
     ) -> pa.RecordBatchReader:

@@ -9,7 +9,7 @@ from typing import Any
 
 from datagrove.api.openapi import examples as ex
 from datagrove.api.openapi import shapes_product as p
-from datagrove.api.openapi.operations_v1 import CONTENT_ENCODING, CSV_BODY, UPLOAD_ERRORS, VERSION
+from datagrove.api.openapi.operations_v1 import CONTENT_ENCODING, CSV_BODY, ENGINE, UPLOAD_ERRORS, VERSION
 from datagrove.api.openapi.shapes_common import EmptyObject
 from datagrove.api.openapi.shapes_v1 import ColumnarResult
 from datagrove.api.openapi.spec import (
@@ -199,6 +199,7 @@ PRODUCT_OPERATIONS: dict[tuple[str, str], Op] = {
         params=(
             Param("format", "rows (default) or columns.", {"type": "string", "enum": ["rows", "columns"]}),
             VERSION,
+            ENGINE,
         ),
         body=json_body(p.ProductQueryRequest, {"sql": "SELECT city, sales FROM table"}),
         errors=(400, 403, 404, 410, 413),

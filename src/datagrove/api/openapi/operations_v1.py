@@ -40,6 +40,13 @@ CONTENT_ENCODING = Param(
     where="header",
 )
 VERSION = Param("version", "A version id (GET .../versions): read that version instead of the current data.")
+ENGINE = Param(
+    "engine",
+    "Where the query runs: local (the DuckDB sandbox) or distributed (Daft on the Ray cluster named by "
+    "DATAGROVE_DISTRIBUTED_RAY_ADDRESS; a 400 without one). Unset: the server chooses "
+    "(docs/distributed-queries.md). Also accepted in the JSON body.",
+    {"type": "string", "enum": ["local", "distributed"]},
+)
 SORT = Param(
     "sort", "name, lastTouched, lastUpdated, ... (a leading - sorts descending); unknown ones are ignored."
 )
@@ -154,7 +161,7 @@ V1_OPERATIONS: dict[tuple[str, str], Op] = {
         "queryDataset",
         ok(v1.ColumnarResult, ex.COLUMNAR_RESULT, "The answer, column-wise; streamed when large."),
         "Row-level (PDP) policies apply. The table is named `table`.",
-        params=(VERSION,),
+        params=(VERSION, ENGINE),
         body=json_body(v1.QueryRequest, {"sql": "SELECT city, sales FROM table ORDER BY sales DESC"}),
         errors=(400, 403, 404, 410, 413),
     ),

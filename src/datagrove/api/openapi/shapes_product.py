@@ -51,6 +51,9 @@ class ShareRequest(BaseModel):
 class ProductQueryRequest(BaseModel):
     sql: str = Field(description="MySQL-flavoured SQL; the dataset is the table named `table`.")
     version: str | int | None = Field(None, description="A version id: read that version.")
+    engine: Literal["local", "distributed"] | None = Field(
+        None, description="Where the query runs (as the engine URL parameter); unset: the server chooses."
+    )
 
 
 class OneRowAppend(BaseModel):

@@ -38,6 +38,9 @@ class DatasetUpdate(BaseModel):
 class QueryRequest(BaseModel):
     sql: str = Field(description="MySQL-flavoured SQL; the dataset is the table named `table`.")
     version: str | None = Field(None, description="A version id (GET .../versions): read that version.")
+    engine: Literal["local", "distributed"] | None = Field(
+        None, description="Where the query runs (as the engine URL parameter); unset: the server chooses."
+    )
 
 
 class StreamDataSet(BaseModel):

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from datagrove.api import render
 from datagrove.api.bodies import json_object
-from datagrove.api.params import version_param
+from datagrove.api.params import engine_param, version_param
 from datagrove.api.security import current_actor
 from datagrove.api.streaming import stream_answer
 from datagrove.domain import Actor
@@ -48,6 +48,7 @@ async def execute(dataset_id: str, request: Request, actor: Actor = Depends(curr
         sql=sql,
         form=form,
         version=version_param(request.query_params, body),
+        engine=engine_param(request.query_params, body),
     )
     if form is RowForm.OBJECTS:
         head, tail = b"[", render.query_rows_tail

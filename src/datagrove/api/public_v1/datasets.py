@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 
 from datagrove.api import render
 from datagrove.api.bodies import gzip_hinted, json_object, receive_upload
-from datagrove.api.params import int_param, version_param
+from datagrove.api.params import engine_param, int_param, version_param
 from datagrove.api.responses import empty, json_response
 from datagrove.api.security import current_actor
 from datagrove.api.short_reads import short_read
@@ -163,6 +163,7 @@ async def query_dataset(dataset_id: str, request: Request, actor: Actor = Depend
         sql=sql,
         form=RowForm.ARRAYS,
         version=version_param(request.query_params, body),
+        engine=engine_param(request.query_params, body),
     )
     # Column-wise, as pydomo reads it (public-api-clients.md §5.10); rows sent as produced.
     return await stream_answer(
