@@ -459,7 +459,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.include_router(router)
     if settings.iceberg_rest:
         for router in ICEBERG_REST_ROUTERS:
-            app.include_router(router)
+            # Described by the protocol's own published document, not by ours (docs/iceberg-rest.md).
+            app.include_router(router, include_in_schema=False)
     install_web(app)  # the pages for people: /, /ui/..., /static/... (after the API: matched last)
     if settings.api_docs:
         openapi_pages.install(app)

@@ -133,6 +133,41 @@ def test_guessing_a_clients_secret_is_refused_at_the_limit_even_with_the_right_o
     assert token_request(server, server.client_id, server.client_secret, address).status_code == 200
 
 
+def test_the_iceberg_catalogs_token_endpoint_shares_the_limits_of_oauth_token(server: RunningServer):
+    """A second door to the same secrets (POST /iceberg/v1/oauth/tokens) counts against the same
+    client and address, and is refused with the protocol's OAuth error shape and a Retry-After."""
+    address = "127.0.0.5"
+    time.sleep(WINDOW)  # the first test's guesses at this client leave the window
+    with from_address(address) as http:
+        for _ in range(PER_CLIENT):
+            wrong = http.post(
+                f"{server.base_url}/iceberg/v1/oauth/tokens",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": server.client_id,
+                    "client_secret": "x",
+                },
+            )
+            assert wrong.status_code == 401, wrong.text
+        refused = http.post(
+            f"{server.base_url}/iceberg/v1/oauth/tokens",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": server.client_id,
+                "client_secret": server.client_secret,
+            },
+        )
+    assert refused.status_code == 429, refused.text
+    assert "auth_max_failures_per_client" in refused.json()["error_description"]
+    assert 1 <= int(refused.headers["Retry-After"]) <= WINDOW
+    # The same count holds at /oauth/token: the lock is on the client, whichever door was tried.
+    assert_refused(
+        token_request(server, server.client_id, server.client_secret, address), "auth_max_failures_per_client"
+    )
+    time.sleep(int(refused.headers["Retry-After"]) + 0.2)
+    assert token_request(server, server.client_id, server.client_secret, address).status_code == 200
+
+
 def test_one_address_guessing_many_client_ids_is_refused_at_the_address_limit(server: RunningServer):
     address = "127.0.0.3"
     for _ in range(PER_ADDRESS):

@@ -45,8 +45,7 @@ def version_param(query: Mapping[str, str], body: Mapping[str, object] | None = 
     from_body = None if value is None or value == "" else str(value)
     if from_query is not None and from_body is not None and from_query != from_body:
         raise BadRequest(f"version {from_query!r} in the URL and {from_body!r} in the body differ")
-    chosen = from_query or from_body
-    return None if chosen is None else QueryEngine.parse(chosen)
+    return from_query or from_body
 
 
 def engine_param(query: Mapping[str, str], body: Mapping[str, object]) -> QueryEngine | None:

@@ -51,8 +51,9 @@ def iceberg_error(
     )
 
 
-def oauth_error(status: int, error: str, description: str) -> Response:
-    return json_response({"error": error, "error_description": description}, status=status)
+def oauth_error(status: int, error: str, description: str, retry_after: object | None = None) -> Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    return json_response({"error": error, "error_description": description}, status=status, headers=headers)
 
 
 def _rendered(request: Request, exc: Exception) -> Response:
@@ -70,7 +71,7 @@ def _rendered(request: Request, exc: Exception) -> Response:
         return iceberg_error(exc.status, "internal error")
     if tokens:
         error = "invalid_client" if exc.status == 401 else "invalid_request"
-        return oauth_error(exc.status, error, exc.message)
+        return oauth_error(exc.status, error, exc.message, retry_after=exc.details.get("retryAfterSeconds"))
     return iceberg_error(
         exc.status, exc.message, TYPE_OF_CODE.get(exc.code), retry_after=exc.details.get("retryAfterSeconds")
     )
