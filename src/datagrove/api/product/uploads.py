@@ -105,7 +105,7 @@ async def open_upload(dataset_id: str, request: Request) -> Response:
     body = await json_object(request, required=False)
     if is_one_row_append(body):
         return await append_row(dataset_id, body, request, credential)
-    actor = await run_in_threadpool(current_actor, request)
+    actor = await current_actor(request)
     upload: Upload = await run_in_threadpool(
         request.app.state.services.uploads.open,
         actor=actor,
