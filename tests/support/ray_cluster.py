@@ -18,6 +18,9 @@ from pathlib import Path
 
 from tests.support.server import free_port
 
+#: Each running cluster's temporary directory (its logs), by the head's address.
+_TEMP_DIRS: dict[str, str] = {}
+
 
 @contextmanager
 def ray_cluster(workers: int = 1) -> Iterator[str]:
@@ -30,12 +33,31 @@ def ray_cluster(workers: int = 1) -> Iterator[str]:
             nodes, "head", lambda: ["--head", f"--port={free_port()}", "--include-dashboard=false"], temp_dir
         )
         address = f"127.0.0.1:{head}"
+        _TEMP_DIRS[address] = temp_dir
         for index in range(workers):
             _started(nodes, f"worker{index}", lambda: [f"--address={address}"], temp_dir)
         yield address
     finally:
         _stop(*nodes)
+        for known in [a for a, d in _TEMP_DIRS.items() if d == temp_dir]:
+            del _TEMP_DIRS[known]
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def cluster_problems(address: str, lines: int = 60) -> str:
+    """The warnings and errors the cluster at ``address`` has logged so far (its last ``lines``),
+    for a failing test's message: why a query hung or failed is in Ray's logs, not the server's."""
+    temp_dir = _TEMP_DIRS.get(address)
+    if temp_dir is None:
+        return "(no such cluster)"
+    found = []
+    for path in sorted(Path(temp_dir).glob("session_*/logs/*")):
+        if path.suffix not in {".out", ".err", ".log"} or not path.is_file():
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            if " E " in line[:40] or " W " in line[:40] or "Error" in line or "Traceback" in line:
+                found.append(f"{path.name}: {line[:400]}")
+    return "\n".join(found[-lines:]) or "(nothing)"
 
 
 def _started(
