@@ -249,3 +249,25 @@ def test_without_an_engine_only_datasets_over_the_threshold_run_on_the_cluster(c
     assert routed.status_code == 400
     assert "distributed engine" in routed.json()["message"]
     assert run(client, lineitem, sql, "local").status_code == 200
+
+
+def test_a_query_out_of_time_is_a_400_and_logs_what_the_cluster_had_free(cluster, tmp_path):
+    impatient = RunningServer(
+        data_dir=tmp_path / "impatient",
+        catalog_url=None,
+        extra_env={
+            "DATAGROVE_DISTRIBUTED_RAY_ADDRESS": cluster.address,
+            "DATAGROVE_QUERY_TIMEOUT_SECONDS": "0.001",
+        },
+    ).start()
+    try:
+        with impatient.client() as client:
+            dataset_id = create_dataset(client, [("n", "LONG")], b"1\n2\n")
+            late = run(client, dataset_id, "SELECT SUM(n) AS s FROM table", "distributed")
+        assert late.status_code == 400
+        assert late.json()["code"] == "query_limit_exceeded"
+    finally:
+        impatient.stop()
+    logged = [line for line in impatient.log_path.read_text().splitlines() if "ran out of time" in line]
+    assert len(logged) == 1
+    assert '"nodes_alive":2' in logged[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -105,6 +106,11 @@ def _node(name: str, args: list[str], temp_dir: str) -> subprocess.Popen[bytes]:
             f"--dashboard-agent-listen-port={free_port()}",
             f"--metrics-export-port={free_port()}",
             f"--runtime-env-agent-port={free_port()}",
+            # Ray gives its workers (and a driver, our server) ports from 10002-19999 unless told:
+            # two nodes on one machine then hand out the same port, one checking it is free while
+            # the other's worker binds it, and the loser aborts its whole process (a Ray check).
+            # Each node here has a block of its own.
+            *_worker_ports(),
             *args,
         ],
         env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
@@ -112,6 +118,24 @@ def _node(name: str, args: list[str], temp_dir: str) -> subprocess.Popen[bytes]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+#: Worker port blocks: below the kernel's ephemeral ports (32768-), where ``free_port`` picks.
+_PORT_BLOCK = 500
+_PORT_BLOCKS = range(10_000, 32_000, _PORT_BLOCK)
+_blocks_given: set[int] = set()
+
+
+def _worker_ports() -> list[str]:
+    """``--min-worker-port``/``--max-worker-port`` for one node: a block no other node started by
+    this process has, drawn at random so that another test run's cluster likely has another."""
+    unused = [b for b in _PORT_BLOCKS if b not in _blocks_given]
+    if not unused:  # every block given out once: clusters that had them are long stopped
+        _blocks_given.clear()
+        unused = list(_PORT_BLOCKS)
+    start = random.choice(unused)
+    _blocks_given.add(start)
+    return [f"--min-worker-port={start}", f"--max-worker-port={start + _PORT_BLOCK - 1}"]
 
 
 def _stop(*nodes: subprocess.Popen[bytes]) -> None:

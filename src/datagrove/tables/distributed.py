@@ -145,12 +145,30 @@ class DistributedEngine:
         try:
             result = future.result(timeout=limits.timeout_seconds)
         except concurrent.futures.TimeoutError:
+            self._log_cluster_state()
             raise QueryLimitExceeded(
                 f"the query ran longer than {limits.timeout_seconds:g} s; filter, aggregate or add a LIMIT"
             ) from None
         if result.num_rows > limits.max_rows:
             raise too_many_rows(limits)
         return DistributedRows(result, form)
+
+    def _log_cluster_state(self) -> None:
+        """A warning with what the cluster had free when a query ran out of time: a query that
+        waits for workers that never start looks the same as a slow one from here."""
+        import ray
+
+        try:
+            alive = sum(1 for node in ray.nodes() if node.get("Alive"))
+            fields = {
+                "address": self.address,
+                "nodes_alive": alive,
+                "available": ray.available_resources(),
+                "total": ray.cluster_resources(),
+            }
+        except Exception as exc:  # the cluster itself may be what is gone
+            fields = {"address": self.address, "state_unavailable": type(exc).__name__}
+        log.warning("a distributed query ran out of time", extra={"fields": fields})
 
     def _collect(
         self,
