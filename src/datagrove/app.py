@@ -42,6 +42,7 @@ from datagrove.api.public_v1.policies import router as policies_router
 from datagrove.api.public_v1.streams import router as streams_router
 from datagrove.api.public_v1.users import router as users_router
 from datagrove.api.public_v1.versions import router as versions_router
+from datagrove.api.read_lane import ReadLane
 from datagrove.catalog.accounts import AccountCatalog
 from datagrove.catalog.appends import AppendCatalog
 from datagrove.catalog.audit import AuditCatalog
@@ -465,6 +466,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     if settings.api_docs:
         openapi_pages.install(app)
     app.add_middleware(AppendLane)
+    app.add_middleware(ReadLane)  # outside the append lane: the polled reads pass one layer fewer
     app.add_middleware(RequestLog)  # added last: outermost, so the lane's requests are logged too
     return app
 
