@@ -190,6 +190,7 @@ def build_services(settings: Settings) -> Services:
         ingest_slots=ingest_slots,
         commit_claim_seconds=settings.commit_claim_seconds,
         min_free_disk_bytes=settings.min_free_disk_bytes,
+        maintenance=MaintenanceCatalog(engine),
     )
     streams = StreamService(
         catalog=catalog,

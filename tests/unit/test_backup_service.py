@@ -182,3 +182,38 @@ def test_a_postgresql_backup_without_pg_dump_says_so_and_leaves_no_lease(
         backup_service(services.settings).backup(destination=tmp_path / "backup")
     assert not backup_running(services.catalog.engine)
     assert not (tmp_path / "backup" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("services", ["sqlite", "s3"], indirect=True)
+def test_a_dataset_deleted_while_a_backup_runs_keeps_its_files_until_the_backup_ends(
+    services: Services, tmp_path: Path
+):
+    """The backup may have copied the catalog while the table was in it, and copies its files
+    afterwards: they must still be there. Once no backup runs, maintenance deletes them."""
+    actor = admin(services)
+    doomed = services.datasets.create(actor=actor, name="doomed", description="", columns=COLUMNS)
+    load(services, actor, doomed.id, generation(1), tmp_path)
+    files = list(tm.referenced_files(services.store, doomed.id))
+    assert files
+    storage = services.store.storage
+    service = maintenance(services, Clock())
+
+    lease = BackupLease(services.settings.resolved_catalog_url, seconds=60)
+    lease.take()
+    try:
+        services.datasets.delete(actor=actor, dataset_id=doomed.id)
+        service.run_due()
+        assert all(storage.exists(f) for f in files)
+    finally:
+        lease.release()
+
+    service.run_due()
+    assert not any(storage.exists(f) for f in files)
+    assert service.delete_dropped_tables() == 0  # nothing left waiting
+
+    # With no backup running a deletion takes the files at once.
+    gone = services.datasets.create(actor=actor, name="gone", description="", columns=COLUMNS)
+    load(services, actor, gone.id, generation(2), tmp_path)
+    files = list(tm.referenced_files(services.store, gone.id))
+    services.datasets.delete(actor=actor, dataset_id=gone.id)
+    assert not any(storage.exists(f) for f in files)

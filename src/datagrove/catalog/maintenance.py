@@ -19,6 +19,9 @@ from datagrove.catalog.backup import backup_running
 #: Rounds of work that belong to no dataset are claimed in ``dg_maintenance_runs`` under keys
 #: starting with this (dataset ids are UUIDs): e.g. ``~audit-retention``.
 TASK_PREFIX = "~"
+#: The directories of tables dropped while a backup ran wait in ``dg_expired_files`` under this key
+#: (``DatasetService.delete``): the backup may have copied a catalog that still holds the table.
+DROPPED_TABLES = TASK_PREFIX + "dropped-tables"
 
 
 class MaintenanceCatalog:
@@ -65,6 +68,14 @@ class MaintenanceCatalog:
         with self.engine.connect() as db:
             return list(db.execute(query.order_by(t.expired_files.c.id)).scalars())
 
+    def hold_dropped_table(self, location: str, *, at: datetime) -> None:
+        """Remember a dropped table's directory, left for ``dropped_tables`` to hand to maintenance."""
+        self.record_expired(DROPPED_TABLES, [location], at=at)
+
+    def dropped_tables(self) -> list[str]:
+        """Directories of dropped tables whose files wait until no backup runs."""
+        return self.expired_files(DROPPED_TABLES)
+
     def forget_expired(self, dataset_id: str, uris: Iterable[str]) -> None:
         """Forget ``uris`` (deleted, or found referenced again)."""
         gone = list(uris)
@@ -81,7 +92,12 @@ class MaintenanceCatalog:
         """Forget datasets that are gone (a dataset's deletion removes its table and files)."""
         live = sa.select(t.datasets.c.id)
         with self.engine.begin() as db:
-            db.execute(t.expired_files.delete().where(t.expired_files.c.dataset_id.not_in(live)))
+            db.execute(
+                t.expired_files.delete().where(
+                    t.expired_files.c.dataset_id.not_in(live),
+                    ~t.expired_files.c.dataset_id.startswith(TASK_PREFIX, autoescape=True),
+                )
+            )
             db.execute(
                 t.maintenance_runs.delete().where(
                     t.maintenance_runs.c.dataset_id.not_in(live),

@@ -15,6 +15,7 @@ from typing import Any
 
 from datagrove import metrics
 from datagrove.catalog.appends import AppendCatalog
+from datagrove.catalog.maintenance import MaintenanceCatalog
 from datagrove.catalog.permissions import PermissionCatalog
 from datagrove.catalog.repository import Catalog, columns_from_json, utcnow
 from datagrove.catalog.streams import StreamCatalog
@@ -55,7 +56,9 @@ class DatasetService:
         ingest_slots: threading.BoundedSemaphore,
         commit_claim_seconds: float = 60,
         min_free_disk_bytes: int = 0,
+        maintenance: MaintenanceCatalog | None = None,
     ) -> None:
+        self._maintenance = maintenance
         self._ingest_slots = ingest_slots
         self._min_free_disk_bytes = min_free_disk_bytes
         self._access = access
@@ -95,7 +98,7 @@ class DatasetService:
                 stream_update_method=update_method,
             )
         except BaseException:
-            self._store.drop_table(dataset_id)
+            self._drop_table(dataset_id)
             raise
         self._audit.record(
             actor, "dataset.create", object_type="DATASET", object_id=dataset.id, object_name=name
@@ -180,8 +183,24 @@ class DatasetService:
         self.get(actor=actor, dataset_id=dataset_id, action=Action.DELETE)
         for execution_id in self._streams.delete_dataset_keeping_streams(dataset_id):
             self._store.discard_execution(execution_id)
-        self._store.drop_table(dataset_id)
+        self._drop_table(dataset_id)
         self._audit.record(actor, "dataset.delete", object_type="DATASET", object_id=dataset_id)
+
+    def _drop_table(self, dataset_id: str) -> None:
+        """Drop the dataset's table and delete its files, unless a backup runs: it may have copied
+        the catalog while the table was still in it, and have its files still to copy. Then they
+        wait for maintenance, which deletes them once no backup runs. Asked after the drop: a
+        backup that starts later copies a catalog without the table."""
+        location = self._store.drop_table(dataset_id, delete_files=False)
+        if location is None:
+            return
+        if self._maintenance is not None and self._maintenance.backup_running():
+            self._maintenance.hold_dropped_table(location, at=utcnow())
+            log.info(
+                "dropped table's files kept for a running backup", extra={"fields": {"location": location}}
+            )
+            return
+        self._store.delete_directory(location)
 
     # --- data -----------------------------------------------------------------------------------
 

@@ -44,7 +44,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from datagrove import metrics
-from datagrove.catalog.maintenance import TASK_PREFIX, MaintenanceCatalog
+from datagrove.catalog.maintenance import DROPPED_TABLES, TASK_PREFIX, MaintenanceCatalog
 from datagrove.catalog.repository import Catalog, utcnow
 from datagrove.catalog.streams import StreamCatalog
 from datagrove.domain import ExecutionState
@@ -172,6 +172,7 @@ class MaintenanceService:
         datasets this node maintained."""
         done = 0
         self._maintenance.forget_deleted_datasets()
+        self.delete_dropped_tables()
         self.prune_audit_due()
         for dataset_id in self._maintenance.dataset_ids():
             if self._stopping.is_set():
@@ -195,6 +196,18 @@ class MaintenanceService:
                 metrics.job_ended("maintenance", "failure")
                 log.exception("maintaining a dataset failed", extra={"fields": {"dataset": dataset_id}})
         return done
+
+    def delete_dropped_tables(self) -> int:
+        """Delete the directories of tables dropped while a backup ran, once none runs (every node
+        may: deleting a directory twice is harmless). Returns how many were deleted."""
+        waiting = self._maintenance.dropped_tables()
+        if not waiting or self._maintenance.backup_running():
+            return 0
+        for location in waiting:
+            self._store.delete_directory(location)
+            self._maintenance.forget_expired(DROPPED_TABLES, [location])
+        log.info("dropped tables' files deleted", extra={"fields": {"tables": len(waiting)}})
+        return len(waiting)
 
     def prune_audit_due(self) -> int | None:
         """Delete the activity log entries older than the retention, if no node has done so for an

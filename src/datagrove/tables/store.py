@@ -228,13 +228,22 @@ class TableStore:
             f"{NAMESPACE}.{table_name(dataset_id)}", iceberg_schema(columns), properties=NO_LIBRARY_RETRIES
         )
 
-    def drop_table(self, dataset_id: str) -> None:
-        """Drop the table and delete its files. Missing tables are fine (idempotent)."""
+    def drop_table(self, dataset_id: str, *, delete_files: bool = True) -> str | None:
+        """Drop the table and (unless told not to) delete its files; returns its directory, None
+        when there was no such table (dropping is idempotent)."""
+        try:
+            location = self._table(dataset_id).location()
+        except NoSuchTableError:
+            return None
         with contextlib.suppress(NoSuchTableError):
-            table = self._table(dataset_id)
-            location = table.location()
             self._iceberg.drop_table(f"{NAMESPACE}.{table_name(dataset_id)}")
-            self._storage.delete_tree(location)
+        if delete_files:
+            self.delete_directory(location)
+        return location
+
+    def delete_directory(self, location: str) -> None:
+        """Delete a dropped table's directory (``drop_table``'s answer) and everything in it."""
+        self._storage.delete_tree(location)
 
     @contextlib.contextmanager
     def staging_area(self) -> Iterator[Path]:
