@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -47,6 +48,13 @@ if TYPE_CHECKING:
 __all__ = ["DistributedEngine", "DistributedRows"]
 
 log = logging.getLogger("datagrove.distributed")
+
+# Ray, when its driver runs under ``uv run`` (``./dg serve`` does), ships the driver's working
+# directory to the cluster and starts every worker through ``uv run`` there: the cluster's nodes
+# have their own environment (docs/distributed-queries.md), and in it those workers died at start,
+# so that a query waited for workers forever. Read by Ray when it is first imported, which is later
+# (``DistributedEngine._connect``); an operator's own setting stands.
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 
 ENGINE = "the distributed engine (Daft on Ray)"
 
