@@ -77,9 +77,10 @@ def _warmed_up(server: RunningServer) -> bool:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A Ray cluster and a server using it, once a first query has run there.
 
-    On a loaded 2-core machine a fresh cluster has, now and then, never run its first query (the
-    cause is not known; ``Cluster.diagnostics`` shows what Ray logged): such a cluster is stopped,
-    with a warning carrying its logs, and a new one started, once."""
+    A first query that never ran had two causes, both fixed: two raylets on this machine handing
+    out the same worker port (``ray_cluster``), and Ray starting the workers through ``uv run``
+    (``datagrove.tables.distributed``). Should a fresh cluster still not run it, it is stopped with
+    a warning carrying what Ray logged (``Cluster.diagnostics``), and a new one started, once."""
     for attempt in (1, 2):
         with contextlib.ExitStack() as stack:
             address = stack.enter_context(ray_cluster(workers=1))
