@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,3 +151,40 @@ def test_the_per_request_reader_agrees_and_survives_a_dead_connection(engine: sa
     with engine.begin() as db:
         db.execute(sa.text("UPDATE dg_users SET name = name"))
     assert reader.read() == read_versions(engine)
+
+
+def test_readers_sharing_reads_each_see_every_write_committed_before_they_asked(engine: sa.Engine):
+    """On PostgreSQL concurrent readers share one read; none may take the answer of a read that
+    started before it asked, which could miss a write (a revoke) committed in between."""
+    reader = VersionReader(engine)
+    committed = [read_versions(engine).datasets]  # after each write's commit, its version
+    missed: list[tuple[int, int]] = []
+    reads = 0
+    done = threading.Event()
+
+    def write() -> None:
+        try:
+            for _ in range(40):
+                with engine.begin() as db:
+                    db.execute(sa.text("UPDATE dg_streams SET update_method = update_method"))
+                committed.append(read_versions(engine).datasets)
+        finally:
+            done.set()
+
+    def read() -> None:
+        nonlocal reads
+        while not done.is_set():
+            floor = committed[-1]
+            seen = reader.read().datasets
+            reads += 1
+            if seen < floor:
+                missed.append((floor, seen))
+
+    threads = [threading.Thread(target=write), *(threading.Thread(target=read) for _ in range(8))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert missed == []
+    assert reads > 40
+    assert reader.read().datasets == committed[-1]

@@ -108,8 +108,48 @@ class VersionReader:
         self._local = threading.local()
         self._idle: list[Any] = []
         self._lock = threading.Lock()
+        # Shared reads (PostgreSQL): how many have started and finished, the last one's answer.
+        self._round = threading.Condition()
+        self._started = 0
+        self._finished = 0
+        self._reading = False
+        self._last: Versions | None = None
 
     def read(self) -> Versions:
+        if self._sqlite:
+            return self._read_retrying()
+        return self._shared_read()
+
+    def _shared_read(self) -> Versions:
+        """On PostgreSQL concurrent callers share reads: a caller takes the answer of the first
+        read that *started after it called* (so it sees every write committed before its call, as
+        its own read would), waiting for one in flight or starting the next. Under load that is one
+        round trip for many requests instead of one each. A read that fails is tried again by the
+        callers that waited for it, each leading in turn."""
+        with self._round:
+            wanted = self._started + 1  # a read in flight now started before this call
+            while self._finished < wanted:
+                if not self._reading:
+                    self._reading = True
+                    self._started += 1
+                    this_round = self._started
+                    break
+                self._round.wait()
+            else:
+                assert self._last is not None
+                return self._last
+        answer: Versions | None = None
+        try:
+            answer = self._read_retrying()
+            return answer
+        finally:
+            with self._round:
+                self._reading = False
+                if answer is not None:
+                    self._last, self._finished = answer, this_round
+                self._round.notify_all()
+
+    def _read_retrying(self) -> Versions:
         try:
             return self._read()
         except self._engine.dialect.loaded_dbapi.Error:
