@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from datagrove.app import Services, build_services
 from datagrove.catalog.backup import BackupLease, backup_running
@@ -18,7 +19,7 @@ from datagrove.errors import BackupRefused
 from datagrove.settings import Settings
 from datagrove.storage_setup import backup_service
 from datagrove.tables import maintenance as tm
-from tests.support.s3 import MotoServer
+from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, MotoServer
 from tests.unit import test_maintenance_service
 from tests.unit.test_maintenance_service import (
     COLUMNS,
@@ -100,7 +101,7 @@ def test_a_missing_or_unlisted_file_or_no_manifest_is_refused(services: Services
 
 @pytest.mark.parametrize(
     ("services", "into"),
-    [("sqlite", "directory"), ("s3", "directory"), ("s3", "bucket")],
+    [("sqlite", "directory"), ("sqlite", "bucket"), ("s3", "directory"), ("s3", "bucket")],
     indirect=["services"],
 )
 def test_a_restored_data_directory_answers_as_the_original(
@@ -109,10 +110,18 @@ def test_a_restored_data_directory_answers_as_the_original(
     backup, dataset_id, rows = backed_up(services, tmp_path, include_secret_key=True)
     before = services.versions.list_versions(actor=admin(services), dataset_id=dataset_id, limit=10, offset=0)
     target = fresh_target(tmp_path)
-    if into == "bucket":  # another bucket of the same store
+    if into == "bucket":  # a bucket: another of the same store, or the first for a local warehouse
         moto: MotoServer = request.getfixturevalue("moto")
         target = services.settings.model_copy(
-            update={"data_dir": target.data_dir, "storage_url": f"s3://{moto.new_bucket()}/restored"}
+            update={
+                "data_dir": target.data_dir,
+                "storage_url": f"s3://{moto.new_bucket()}/restored",
+                "s3_endpoint": moto.endpoint,
+                "s3_region": REGION,
+                "s3_access_key_id": ACCESS_KEY_ID,
+                "s3_secret_access_key": SecretStr(SECRET_ACCESS_KEY),
+                "s3_path_style": True,
+            }
         )
     backup_service(target).restore(source=backup)
     key = (target.data_dir / "secret.key").read_bytes()
