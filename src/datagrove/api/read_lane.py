@@ -42,6 +42,14 @@ class Lane:
     route: str
     endpoint: Callable[..., Awaitable[Response]]
     answer: Answer
+    #: Its groups are path ids (digits): one over 2**63-1 is left to the route, whose 400 names it.
+    ids: bool = False
+
+    def takes(self, path: str) -> re.Match[str] | None:
+        match = self.path.fullmatch(path)
+        if match is None or (self.ids and any(int(g) > MAX_ID for g in match.groups())):
+            return None
+        return match
 
 
 async def _health(request: Request, groups: tuple[str, ...]) -> Response:
@@ -71,13 +79,9 @@ LANES = (
         "/v1/streams/{stream_id}/executions/{execution_id}",
         get_execution,
         _execution,
+        ids=True,
     ),
 )
-
-
-def _ids_in_range(groups: tuple[str, ...], lane: Lane) -> bool:
-    """Digits only reach the execution lane; over 2**63-1 the route's own 400 answers."""
-    return lane.answer is not _execution or all(int(g) <= MAX_ID for g in groups)
 
 
 class ReadLane:
@@ -90,8 +94,8 @@ class ReadLane:
             return
         path = scope["path"]
         for lane in LANES:
-            match = lane.path.fullmatch(path)
-            if match is not None and _ids_in_range(match.groups(), lane):
+            match = lane.takes(path)
+            if match is not None:
                 break
         else:
             await self.app(scope, receive, send)
